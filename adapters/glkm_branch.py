@@ -1,0 +1,49 @@
+"""The GLKM kernel branch: w = G.head(E(y)) optimised, kernel = G.tail(w), G and E frozen."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+from glkm_prior.branch import KernelBranch, check_blurry
+from glkm_prior.plugins import hookimpl
+from glkm_prior.prior import KernelPrior
+
+
+class GLKMKernelBranch(KernelBranch):
+    """Only ``w`` is a parameter; the prior is held outside the module tree so that
+    ``parameters()`` yields w alone, yet ``.to()/.type()/.double()`` still move it."""
+
+    name = "glkm"
+    default_lr = 5e-4  # GKPILE/GLKM reference learning rate for w
+
+    def __init__(self, prior: KernelPrior, w: torch.Tensor, kernel_size: int):
+        super().__init__(kernel_size)
+        self.w = nn.Parameter(w.detach().clone())
+        object.__setattr__(self, "prior", prior)
+
+    def forward(self) -> torch.Tensor:
+        return self.prior.kernel(self.w, self.kernel_size)
+
+    def _apply(self, fn, recurse=True):
+        self.prior._apply(fn)
+        return super()._apply(fn, recurse)
+
+
+def make_glkm_branch(blurry, kernel_size, *, prior=None, weights=None, init="initializer", seed=None, **_):
+    """Factory: ``init`` is 'initializer' (E(y), the GLKM default) or 'random' (z ~ N(0, I))."""
+    check_blurry(blurry)
+    if prior is None:
+        prior = KernelPrior.from_pretrained(weights, kernel_size=kernel_size)
+    if init == "initializer":
+        w = prior.initial_latent(blurry[:1])
+    elif init == "random":
+        w = prior.random_latent(1, seed=seed)
+    else:
+        raise ValueError(f"init must be 'initializer' or 'random', got {init!r}")
+    return GLKMKernelBranch(prior, w, kernel_size)
+
+
+@hookimpl
+def glkm_kernel_branches(register):
+    register("glkm", make_glkm_branch, "GLKM: latent w of the frozen kernel generator, initialised by E(y)")

@@ -1,0 +1,34 @@
+"""glkm_prior: Generative Latent Kernel Modeling, a learned blur-kernel prior for blind deblurring.
+
+Core objects:
+
+* :class:`KernelPrior` -- frozen kernel generator G + initializer E; adapters optimise the
+  first-layer latent ``w = G.head(E(y))`` and read kernels ``G.tail(w)``.
+* :func:`blur` -- the forward model (cross-correlation as ``F.conv2d``; 'valid', 'same',
+  'circular'; FFT for large kernels).
+* :data:`hookimpl` -- decorator for plugins (adapters); see :mod:`glkm_prior.hookspecs`.
+"""
+
+from .errors import GLKMError, ImageReadError, InvalidInputError, KernelSizeError, PluginError, WeightsError
+from .physics import blur, blur_adjoint, center_kernel, fit_kernel, flip_kernel, normalize_kernel
+from .plugins import hookimpl
+from .prior import KernelPrior
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "KernelPrior",
+    "blur",
+    "blur_adjoint",
+    "center_kernel",
+    "fit_kernel",
+    "flip_kernel",
+    "normalize_kernel",
+    "hookimpl",
+    "GLKMError",
+    "ImageReadError",
+    "InvalidInputError",
+    "KernelSizeError",
+    "PluginError",
+    "WeightsError",
+]

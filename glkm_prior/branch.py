@@ -1,0 +1,45 @@
+"""Kernel branches: the swappable kernel half of a blind-deblurring loop (see hookspecs)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+from .errors import InvalidInputError
+
+
+class KernelBranch(nn.Module):
+    """Base class. Subclasses set ``kernel_size`` and implement :meth:`forward`.
+
+    * ``parameters()`` yields exactly the tensors the loop's optimiser must update;
+    * ``forward()`` returns the current kernel (1, 1, K, K): cross-correlation, >= 0, sum 1;
+    * ``project_()`` applies an in-place projection after each optimiser step (default none);
+    * ``default_lr`` is the learning rate of the branch's reference implementation.
+    """
+
+    name = "base"
+    default_lr = 1e-4
+
+    def __init__(self, kernel_size: int):
+        super().__init__()
+        self.kernel_size = int(kernel_size)
+
+    def forward(self) -> torch.Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def project_(self) -> None:
+        """In-place projection after an optimiser step; none by default."""
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}"
+
+
+def check_blurry(blurry: torch.Tensor) -> torch.Tensor:
+    """Validate a blurry image (1, 1|3, H, W) in [0, 1] handed to a branch factory."""
+    if not isinstance(blurry, torch.Tensor) or blurry.dim() != 4 or blurry.shape[1] not in (1, 3):
+        shape = tuple(blurry.shape) if isinstance(blurry, torch.Tensor) else type(blurry).__name__
+        raise InvalidInputError(f"blurry image must be a (B, 1|3, H, W) tensor, got {shape}")
+    if not torch.isfinite(blurry).all():
+        raise InvalidInputError("blurry image contains NaN or Inf values")
+    return blurry

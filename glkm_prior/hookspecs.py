@@ -1,0 +1,57 @@
+"""The whole extension surface of glkm_prior, one hook per function.
+
+A plugin is any module or object with functions decorated ``@glkm_prior.hookimpl`` named as
+below. Built-in adapters and third-party ones are found the same way: entry points of the
+group ``glkm_prior`` in the plugin's packaging (see README, "Writing an adapter").
+
+Vocabulary:
+
+* a **kernel branch** is the part of a blind-deblurring loop that produces the blur kernel:
+  an ``nn.Module`` (:class:`glkm_prior.branch.KernelBranch`) whose ``parameters()`` are exactly
+  what the loop's optimiser updates, whose ``forward()`` returns the current kernel
+  (B, 1, K, K) (cross-correlation, >= 0, sums to 1), initialised from the blurry image;
+* a **method** is a whole deblurring loop (an image prior such as DIP or VDIP plus the
+  kernel branch it asks for by name).
+"""
+
+import pluggy
+
+hookspec = pluggy.HookspecMarker("glkm_prior")
+
+
+@hookspec
+def glkm_kernel_branches(register):
+    """Offer kernel branches: call ``register(name, factory, description)`` once per branch.
+
+    ``factory(blurry, kernel_size, **options) -> KernelBranch`` builds the branch for one run:
+    ``blurry`` is (1, 1|3, H, W) in [0, 1]; the returned module is already in its initial
+    state (e.g. GLKM: w = G.head(E(y)); native: a randomly initialised MLP) and carries
+    ``default_lr``, the learning rate its reference implementation uses.
+    """
+
+
+@hookspec
+def glkm_methods(register):
+    """Offer deblurring methods: call ``register(name, run, description)`` once per method.
+
+    ``run(blurry, *, kernel_size, kernel_branch, iters, seed, progress, **options) -> dict``
+    returns at least ``{"image": (1, C, H, W) tensor in [0, 1], "kernel": (1, 1, K, K)}``.
+    """
+
+
+@hookspec(firstresult=True)
+def glkm_kernel_layout(kernel, baseline):
+    """Return ``kernel`` (B, 1, K, K) in the layout ``baseline`` expects, or None if unknown.
+
+    Examples: SelfDeblur reads a flat (K*K,) softmax vector; BIRD a (C, 1, K, K) per-channel
+    weight; BlindDPS a kernel scaled to [-1, 1]. The first plugin that answers wins.
+    """
+
+
+@hookspec
+def glkm_project_kernel(branch, step):
+    """Per-step projection or normalisation, called by loops right after ``optimizer.step()``.
+
+    Every plugin may act on branches it owns (check ``isinstance``) and must leave others
+    untouched; e.g. a native MLP branch that BIRD renormalises after each step.
+    """

@@ -1,0 +1,144 @@
+"""The plugin host: one ``pluggy.PluginManager("glkm_prior")`` and the registries built from it.
+
+Plugins (built-in adapters included) are loaded from entry points of the group
+``glkm_prior``. Set ``GLKM_PLUGINS`` to a comma-separated list of entry-point names to load
+only those (empty: none). Tests build managers with ``load_entrypoints=False`` and register
+plugins by hand.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import pluggy
+
+from . import hookspecs
+from .errors import PluginError
+
+PROJECT = "glkm_prior"
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+# Declared as entry points in setup.cfg; registered by module path only when the package
+# runs from a source tree that was never pip-installed (no entry-point metadata at all).
+BUILTIN_PLUGINS = {
+    "glkm": "glkm_adapters.glkm_branch",
+    "native": "glkm_adapters.native_branch",
+    "layouts": "glkm_adapters.layouts",
+    "nonblind": "glkm_adapters.nonblind",
+}
+
+_manager: pluggy.PluginManager | None = None
+
+
+def make_plugin_manager(load_entrypoints: bool = True) -> pluggy.PluginManager:
+    """A fresh manager with the hook specifications; entry points loaded on request."""
+    pm = pluggy.PluginManager(PROJECT)
+    pm.add_hookspecs(hookspecs)
+    if load_entrypoints:
+        _load_entrypoints(pm)
+    return pm
+
+
+def _load_entrypoints(pm: pluggy.PluginManager) -> None:
+    allowed = os.environ.get("GLKM_PLUGINS")
+    if allowed is None:
+        found = pm.load_setuptools_entrypoints(PROJECT)
+    else:
+        names = [n.strip() for n in allowed.split(",") if n.strip()]
+        found = sum(pm.load_setuptools_entrypoints(PROJECT, name=n) for n in names)
+    if found == 0 and allowed is None and not _has_entrypoint_metadata():
+        for name, module in BUILTIN_PLUGINS.items():
+            pm.register(importlib.import_module(module), name=name)
+
+
+def _has_entrypoint_metadata() -> bool:
+    from importlib.metadata import entry_points
+
+    return bool(entry_points(group=PROJECT))
+
+
+def get_plugin_manager() -> pluggy.PluginManager:
+    """The process-wide manager (entry points loaded once)."""
+    global _manager
+    if _manager is None:
+        _manager = make_plugin_manager()
+    return _manager
+
+
+@dataclass(frozen=True)
+class Registration:
+    """One offered kernel branch or method."""
+
+    name: str
+    factory: Callable[..., Any]
+    description: str
+    plugin: str
+
+
+def _collect(pm: pluggy.PluginManager, hook_name: str) -> dict[str, Registration]:
+    found: dict[str, Registration] = {}
+    hook = getattr(pm.hook, hook_name)
+    for impl in hook.get_hookimpls():
+
+        def register(name: str, factory: Callable[..., Any], description: str = "", _plugin=impl.plugin_name) -> None:
+            if name in found:
+                raise PluginError(f"{hook_name}: name {name!r} offered by both {found[name].plugin} and {_plugin}")
+            found[name] = Registration(name, factory, description, _plugin)
+
+        impl.function(register=register)
+    return found
+
+
+def kernel_branches(pm: pluggy.PluginManager | None = None) -> dict[str, Registration]:
+    """All kernel branches the registered plugins offer, by name."""
+    return _collect(pm or get_plugin_manager(), "glkm_kernel_branches")
+
+
+def methods(pm: pluggy.PluginManager | None = None) -> dict[str, Registration]:
+    """All deblurring methods the registered plugins offer, by name."""
+    return _collect(pm or get_plugin_manager(), "glkm_methods")
+
+
+def make_kernel_branch(name: str, blurry, kernel_size: int, pm: pluggy.PluginManager | None = None, **options):
+    """Build the kernel branch ``name`` for one run (see ``hookspecs.glkm_kernel_branches``)."""
+    offered = kernel_branches(pm)
+    if name not in offered:
+        raise PluginError(f"unknown kernel branch {name!r}; registered: {', '.join(sorted(offered)) or 'none'}")
+    return offered[name].factory(blurry, kernel_size, **options)
+
+
+def get_method(name: str, pm: pluggy.PluginManager | None = None) -> Registration:
+    offered = methods(pm)
+    if name not in offered:
+        raise PluginError(f"unknown method {name!r}; registered: {', '.join(sorted(offered)) or 'none'}")
+    return offered[name]
+
+
+def kernel_layout(kernel, baseline: str, pm: pluggy.PluginManager | None = None):
+    """The kernel in the layout ``baseline`` expects (first plugin that knows it answers)."""
+    out = (pm or get_plugin_manager()).hook.glkm_kernel_layout(kernel=kernel, baseline=baseline)
+    if out is None:
+        raise PluginError(f"no plugin knows the kernel layout of baseline {baseline!r}")
+    return out
+
+
+def project_kernel(branch, step: int, pm: pluggy.PluginManager | None = None) -> None:
+    """Run every plugin's per-step projection on ``branch`` (call after ``optimizer.step()``)."""
+    (pm or get_plugin_manager()).hook.glkm_project_kernel(branch=branch, step=step)
+
+
+def describe(pm: pluggy.PluginManager | None = None) -> list[dict]:
+    """Registered plugins with the hooks each implements (for ``glkm plugins``)."""
+    pm = pm or get_plugin_manager()
+    rows = []
+    for name, plugin in sorted(pm.list_name_plugin(), key=lambda item: item[0]):
+        hooks = sorted(h.name for h in pm.get_hookcallers(plugin) or [])
+        dist = None
+        for p, d in pm.list_plugin_distinfo():
+            if p is plugin:
+                dist = f"{d.project_name} {d.version}"
+        rows.append({"name": name, "hooks": hooks, "distribution": dist})
+    return rows

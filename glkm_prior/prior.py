@@ -1,0 +1,248 @@
+"""``KernelPrior``: the frozen generator G and initializer E that adapters use.
+
+How one prior serves kernel sizes 11..75: a prior's generator draws kernels on a fixed odd
+canvas (``prior.size``, e.g. 31 or 75); a smaller kernel size is served by centre-cropping
+the canvas and renormalising, a larger one by zero-padding (:func:`physics.fit_kernel`).
+The project ships a *bundle* of priors, one per canvas size, and
+:meth:`KernelPrior.from_pretrained` picks the smallest canvas that holds the requested
+``kernel_size`` (Levin 11-27 -> 31; Lai 31-75, BIRD 41, BlindDPS 64 -> 75).
+
+Typical use inside a deblurring loop::
+
+    prior = KernelPrior.from_pretrained(kernel_size=27)
+    w = prior.initial_latent(blurry_y)          # leaf tensor, requires_grad=True
+    opt = torch.optim.Adam([w, *image_params], lr=...)
+    k = prior.kernel(w, size=27)                # (1, 1, 27, 27), >= 0, sums to 1
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+
+from . import hub
+from .errors import InvalidInputError, KernelSizeError, WeightsError
+from .models import KernelGenerator, KernelInitializer
+from .physics import check_image, fit_kernel
+
+MIN_KERNEL_SIZE, MAX_KERNEL_SIZE = 3, 101
+
+
+def to_luma(image: torch.Tensor) -> torch.Tensor:
+    """(B, 1|3, H, W) in [0, 1] -> (B, 1, H, W) BT.601 luma (0.299 R + 0.587 G + 0.114 B)."""
+    check_image(image, "blurry image")
+    if image.shape[1] == 1:
+        return image
+    if image.shape[1] != 3:
+        raise InvalidInputError(f"blurry image must have 1 or 3 channels, got {image.shape[1]}")
+    weights = image.new_tensor([0.299, 0.587, 0.114]).reshape(1, 3, 1, 1)
+    return (image * weights).sum(dim=1, keepdim=True)
+
+
+def check_kernel_size(size: int) -> int:
+    if not isinstance(size, int) or isinstance(size, bool):
+        raise KernelSizeError(f"kernel size must be an integer, got {size!r}")
+    if not MIN_KERNEL_SIZE <= size <= MAX_KERNEL_SIZE:
+        raise KernelSizeError(f"kernel size {size} is outside the supported range {MIN_KERNEL_SIZE}..{MAX_KERNEL_SIZE}")
+    return size
+
+
+class KernelPrior(nn.Module):
+    """Generator + initializer, frozen and in eval mode (BatchNorm uses running statistics).
+
+    Latent convention: ``w`` is the first-layer feature map ``G.head(z)``, shape
+    (B, C0, s0, s0); kernels are ``G.tail(w)``, cross-correlation kernels on ``size x size``.
+    """
+
+    def __init__(self, generator: KernelGenerator, initializer: KernelInitializer | None = None, source: str | None = None):
+        super().__init__()
+        if initializer is not None and initializer.nz != generator.nz:
+            raise WeightsError(f"initializer outputs nz={initializer.nz} but the generator takes nz={generator.nz}")
+        self.generator = generator
+        self.initializer = initializer
+        self.source = source
+        self.requires_grad_(False)
+        self.eval()
+
+    def train(self, mode: bool = True):  # the prior is always used frozen
+        return super().train(False)
+
+    @property
+    def size(self) -> int:
+        """Side of the generator's kernel canvas (odd)."""
+        return self.generator.size
+
+    @property
+    def nz(self) -> int:
+        return self.generator.nz
+
+    # ------------------------------------------------------------------ construction / I/O
+    @classmethod
+    def untrained(cls, size: int = 31, seed: int = 0) -> "KernelPrior":
+        """A randomly initialised prior (for tests and for running before weights exist)."""
+        with torch.random.fork_rng():
+            torch.manual_seed(seed)
+            spec = bundle_spec(size)
+            return cls(KernelGenerator(**spec), KernelInitializer(nz=spec["nz"]), source="untrained")
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        source: str | os.PathLike | None = None,
+        *,
+        kernel_size: int | None = None,
+        revision: str | None = None,
+        local_files_only: bool | None = None,
+        cache_dir: str | os.PathLike | None = None,
+    ) -> "KernelPrior":
+        """Load a prior folder, or choose one from a bundle by ``kernel_size``.
+
+        ``source``: a local folder, a Hub repo id ``owner/name`` (pin ``revision`` to a commit),
+        or None for the project's bundled ``weights/``.
+        """
+        folder = hub.resolve_source(source, revision, local_files_only, cache_dir)
+        if kernel_size is not None:
+            check_kernel_size(kernel_size)
+        prior_dir = select_prior_folder(folder, kernel_size)
+        generator = hub.load_component(prior_dir / "generator", "KernelGenerator")
+        init_dir = prior_dir / "initializer"
+        initializer = hub.load_component(init_dir, "KernelInitializer") if init_dir.exists() else None
+        return cls(generator, initializer, source=str(prior_dir))
+
+    def save_pretrained(self, folder: str | os.PathLike, dtype: str = "float32", extra: dict | None = None) -> Path:
+        """Write ``folder/generator`` and ``folder/initializer`` (Hub-uploadable as is)."""
+        folder = Path(folder)
+        hub.save_component(self.generator, folder / "generator", dtype=dtype, extra=extra)
+        if self.initializer is not None:
+            hub.save_component(self.initializer, folder / "initializer", dtype=dtype, extra=extra)
+        return folder
+
+    # ------------------------------------------------------------------ latents and kernels
+    def _device(self) -> torch.device:
+        return next(self.generator.parameters()).device
+
+    def latent(self, z: torch.Tensor) -> torch.Tensor:
+        """z (B, nz[, 1, 1]) -> w = G.head(z), (B, C0, s0, s0)."""
+        return self.generator.head(z.reshape(z.shape[0], self.nz, 1, 1))
+
+    def predict_z(self, blurry: torch.Tensor) -> torch.Tensor:
+        """E(y): blurry (B, 1|3, H, W) in [0, 1] -> z (B, nz, 1, 1) (colour is reduced to luma)."""
+        if self.initializer is None:
+            raise WeightsError("this prior has no initializer; load one with an initializer/ folder")
+        y = to_luma(blurry).to(self._device(), torch.float32)
+        with torch.no_grad():
+            return self.initializer(y)
+
+    def initial_latent(self, blurry: torch.Tensor) -> torch.Tensor:
+        """w0 = G.head(E(y)) as a fresh leaf tensor with ``requires_grad=True``."""
+        with torch.no_grad():
+            w = self.latent(self.predict_z(blurry))
+        return w.detach().clone().requires_grad_(True)
+
+    def random_latent(self, batch: int = 1, seed: int | None = None) -> torch.Tensor:
+        """w = G.head(z), z ~ N(0, I), as a fresh leaf tensor (``seed`` for reproducibility)."""
+        gen = torch.Generator().manual_seed(seed) if seed is not None else None
+        z = torch.randn(batch, self.nz, 1, 1, generator=gen).to(self._device())
+        with torch.no_grad():
+            w = self.latent(z)
+        return w.detach().clone().requires_grad_(True)
+
+    def kernel(self, w: torch.Tensor, size: int | None = None) -> torch.Tensor:
+        """w -> kernels (B, 1, K, K), K = ``size`` or the canvas; >= 0 and summing to 1.
+        Differentiable in ``w``."""
+        expected = tuple(self.generator.latent_shape)
+        if w.dim() != 4 or tuple(w.shape[1:]) != expected:
+            raise InvalidInputError(f"latent w must have shape (B, {', '.join(map(str, expected))}), got {tuple(w.shape)}")
+        k = self.generator.tail(w)
+        if size is not None and size != self.size:
+            k = fit_kernel(k, check_kernel_size(size))
+        return k
+
+    def invert(
+        self,
+        kernel: torch.Tensor,
+        steps: int = 300,
+        lr: float = 0.01,
+        restarts: int = 4,
+        seed: int = 0,
+    ) -> torch.Tensor:
+        """GAN inversion: latent w whose kernel best matches ``kernel`` (B, 1, h, w).
+
+        Adam on z from ``restarts`` random starts (best kept), then on w; the loss is L1
+        between kernels on the generator's canvas (``kernel`` is centre-padded or cropped).
+        Returns a fresh leaf w (requires_grad=True).
+        """
+        if kernel.dim() == 2:
+            kernel = kernel[None, None]
+        target = fit_kernel(kernel.to(self._device(), torch.float32), self.size)
+        B = target.shape[0]
+        gen = torch.Generator().manual_seed(seed)
+        best_w, best_loss = None, None
+        with torch.enable_grad():
+            for _ in range(max(1, restarts)):
+                z = torch.randn(B, self.nz, 1, 1, generator=gen).to(target.device).requires_grad_(True)
+                opt = torch.optim.Adam([z], lr=lr * 5)
+                for _ in range(steps // 2):
+                    opt.zero_grad()
+                    loss = (self.generator(z) - target).abs().sum(dim=(1, 2, 3))
+                    loss.sum().backward()
+                    opt.step()
+                w = self.latent(z.detach()).detach().requires_grad_(True)
+                opt = torch.optim.Adam([w], lr=lr)
+                for _ in range(steps - steps // 2):
+                    opt.zero_grad()
+                    loss = (self.generator.tail(w) - target).abs().sum(dim=(1, 2, 3))
+                    loss.sum().backward()
+                    opt.step()
+                with torch.no_grad():
+                    final = (self.generator.tail(w) - target).abs().sum(dim=(1, 2, 3))
+                if best_w is None:
+                    best_w, best_loss = w.detach().clone(), final
+                else:
+                    better = final < best_loss
+                    best_w[better] = w.detach()[better]
+                    best_loss = torch.minimum(best_loss, final)
+        return best_w.requires_grad_(True)
+
+
+# ---------------------------------------------------------------------- bundles
+BUNDLE_SPECS = {
+    31: dict(size=31, nz=100, head_size=4, channels=[256, 128, 64]),
+    75: dict(size=75, nz=100, head_size=5, channels=[512, 256, 128, 64]),
+}
+
+
+def bundle_spec(size: int) -> dict:
+    """Generator constructor arguments for the canvas that holds kernels of ``size``."""
+    for canvas in sorted(BUNDLE_SPECS):
+        if size <= canvas:
+            return dict(BUNDLE_SPECS[canvas])
+    raise KernelSizeError(f"no generator canvas holds {size} px kernels (largest {max(BUNDLE_SPECS)})")
+
+
+def _is_prior_folder(folder: Path) -> bool:
+    return (folder / "generator" / hub.CONFIG_NAME).is_file()
+
+
+def select_prior_folder(folder: Path, kernel_size: int | None) -> Path:
+    """``folder`` itself if it is a prior; otherwise the bundle member with the smallest
+    canvas >= ``kernel_size`` (the smallest canvas if ``kernel_size`` is None)."""
+    if _is_prior_folder(folder):
+        return folder
+    members = []
+    for sub in sorted(p for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []:
+        if _is_prior_folder(sub):
+            size = hub.read_config(sub / "generator")["config"].get("size")
+            members.append((int(size), sub))
+    if not members:
+        raise WeightsError(f"no trained prior in {folder}: expected generator/ and initializer/ folders (or a bundle of them)")
+    members.sort()
+    if kernel_size is None:
+        return members[0][1]
+    for size, sub in members:
+        if kernel_size <= size:
+            return sub
+    raise KernelSizeError(f"kernel size {kernel_size} exceeds the largest prior canvas in {folder} ({members[-1][0]})")

@@ -1,0 +1,75 @@
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from glkm_prior.cli import main
+from glkm_prior.imageio import read_image
+
+
+def test_plugins_lists_builtins(capsys):
+    assert main(["plugins"]) == 0
+    out = capsys.readouterr().out
+    for name in ("glkm", "native", "initializer", "glkm_kernel_branches"):
+        assert name in out
+    assert main(["plugins", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert {"glkm", "native"} <= set(data["kernel_branches"])
+
+
+def test_deblur_example_writes_image_kernel_and_report(tmp_path, example_dir, capsys):
+    out = tmp_path / "res" / "deblurred.png"
+    assert main(["deblur", str(example_dir / "blurry.png"), "-o", str(out), "--kernel-size", "19"]) == 0
+    image = read_image(out)
+    assert image.shape == read_image(example_dir / "blurry.png").shape
+    kernel = np.load(tmp_path / "res" / "deblurred_kernel.npy")
+    assert kernel.shape == (19, 19) and kernel.min() >= 0 and abs(kernel.sum() - 1) < 1e-4
+    assert Image.open(tmp_path / "res" / "deblurred_kernel.png").size == (19, 19)
+    report = json.loads((tmp_path / "res" / "deblurred.json").read_text())
+    assert report["kernel_size"] == 19 and report["method"] == "initializer" and report["seconds"] > 0
+    assert sorted(p.name for p in (tmp_path / "res").iterdir()) == [
+        "deblurred.json", "deblurred.png", "deblurred_kernel.npy", "deblurred_kernel.png"]
+    # refuses to overwrite without --force
+    assert main(["deblur", str(example_dir / "blurry.png"), "-o", str(out)]) == 2
+    assert "--force" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "content, args, message",
+    [
+        (None, [], "not found"),
+        (b"this is not a png", [], "cannot read image"),
+        (b"", ["--kernel-size", "500"], "outside the supported range"),
+        (b"", ["--method", "nope"], "unknown method"),
+        (b"", ["--weights", "/no/such/folder"], "does not exist"),
+    ],
+)
+def test_bad_input_one_line_error_and_no_output(tmp_path, example_dir, capsys, content, args, message):
+    src = example_dir / "blurry.png"
+    if content is None:
+        src = tmp_path / "missing.png"
+    elif content:
+        src = tmp_path / "bad.png"
+        src.write_bytes(content)
+    out = tmp_path / "out" / "x.png"
+    assert main(["deblur", str(src), "-o", str(out), *args]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("glkm: error:") and message in err[0]
+    assert not out.parent.exists() or not any(out.parent.iterdir())
+
+
+def test_nan_image_is_rejected(tmp_path, capsys):
+    arr = np.full((70, 70), np.nan, dtype=np.float32)
+    path = tmp_path / "nan.tif"
+    Image.fromarray(arr, mode="F").save(path)
+    assert main(["deblur", str(path), "-o", str(tmp_path / "o.png")]) == 2
+    assert "NaN" in capsys.readouterr().err
+
+
+def test_help_explains_options(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["deblur", "--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    assert "--kernel-size" in out and "--kernel-branch" in out
