@@ -59,7 +59,8 @@ solved by half-quadratic splitting with auxiliary ``w = (wx, wy)``::
 
 for ``beta = beta0, beta0*beta_rate, ... <= beta_max`` (``iters_per_beta`` alternations each):
 
-* w-step, per pixel: ``w = argmin |w|^alpha + beta/2 (w - v)^2``, ``v = Dx`` -- exact:
+* w-step, per pixel: ``w = argmin |w|^alpha + beta/2 (w - v)^2`` with ``v = Dx x`` (resp.
+  ``Dy x``) -- exact:
   zero below the generalised-shrinkage threshold (Zuo et al. 2013), otherwise the larger root of
   ``alpha w^(alpha-1) + beta (w - |v|) = 0`` found by vectorised Newton iterations started at
   ``|v|`` (monotone, quadratic convergence; only pixels above the threshold are touched).
@@ -88,27 +89,39 @@ Boundary handling (both solvers; ``boundary=`` argument)
     for the masked data term; one extra rfft2/irfft2 pair per iteration).  Wiener: the masked
     normal equations ``(K^T M K + reg D^T D) x = K^T M y`` are solved by conjugate gradients in
     the Fourier domain, preconditioned by the closed-form circulant solve and started from the
-    closed-form ``'taper'`` solution (``cg_iters`` iterations at most, one FFT pair each; the
-    PSNR gain over ``'taper'`` saturates after ~30).
+    closed-form ``'taper'`` solution (at most ``cg_iters = 20`` iterations, one FFT pair each;
+    the masked problem is ill-conditioned near the frame, so CG is not run to convergence --
+    the PSNR gain over ``'taper'``, typically 0.5-2 dB, is mostly there after 10-20).
 ``'taper'``
     Purely closed form: the blurry image is mirror ("reflect") padded to the same working
     domain, passed through :func:`edgetaper` (blend with its own circular blur, weights from
     the kernel's autocorrelation, so that the periodic wrap-around of the working domain is
     smooth), solved circularly and cropped.  Fast, but the reflected data is not consistent
-    with an asymmetric kernel, so the outer ~K pixels are ~1-3 dB worse than with ``'valid'``.
+    with an asymmetric kernel, so the outer ~K pixels are typically 0.5-2 dB worse than with
+    ``'valid'``.
 ``'periodic'``
     No boundary handling (the image is assumed periodic): strong ringing at the borders, for
     comparison and for genuinely circular problems only.
+
+Whatever the handling, the outermost ~K/2 pixels are only partly observed (part of what blurred
+into them lies outside the frame), so they are intrinsically less accurate than the interior.
 
 Large images
 ------------
 Images are processed one batch element (and, above 1 Mpx, one channel) at a time.  Images with
 more than ``2048 * 2048`` pixels are by default split into overlapping tiles no larger than
-``2048 x 2048`` (``tile='auto'``); ``tile=<int>`` forces tiles of at most that size whenever the
-image is larger, ``tile=None`` disables tiling.  Neighbouring tiles overlap by at least
-``overlap = max(2 * K, 32)`` pixels, each tile is deconvolved with its own boundary handling and
-the tiles are blended with linear ramps over the overlaps (ignoring the ``K // 2`` outermost pixels
-of a tile edge that borders another tile).
+``2048 x 2048`` (``tile='auto'``); ``tile=<int>`` uses tiles of at most that size whenever the
+image is larger, ``tile=None`` (or 0) disables tiling.  Neighbouring tiles overlap by at least
+``overlap = max(4 K, 64)`` pixels (an explicit ``overlap`` must be >= ``2 K``; ``tile`` must be
+>= ``2 * overlap``); every tile is deconvolved on its own, with the boundary handling above,
+and the tiles are blended with linear ramps across each overlap (the ``K // 2`` tile-edge pixels
+next to a neighbouring tile get weight 0).  A 4000x3000 RGB image needs well under 1 GB of
+working memory this way.  Tiled and untiled Wiener results agree to ~2e-3 inside the tiles; the
+hyper-Laplacian solver is non-convex and run for only a few iterations, so isolated pixels whose
+thresholding decision flips differ by a few 1e-2 (as much as a 1e-4 perturbation of ``y``
+moves them), while the mean difference is ~5e-4.
+
+Gradients are not propagated (inputs are detached); tensors may live on any device.
 """
 
 from __future__ import annotations
@@ -158,7 +171,7 @@ def _next_fast_len(n: int) -> int:
 
 
 def _psf2otf(k: torch.Tensor, shape: Tuple[int, int]) -> torch.Tensor:
-    """OTF of ``k`` (``(..., Kh, Kw)``) for an ``shape = (H, W)`` domain, real-FFT layout.
+    """OTF of ``k`` (``(..., Kh, Kw)``) on an ``(H, W) = shape`` domain, in real-FFT layout.
 
     The kernel is zero-padded to ``(H, W)`` and circularly shifted so that its centre
     ``k[Kh // 2, Kw // 2]`` lands at index ``(0, 0)``; the result is ``rfft2`` of that, of shape
@@ -183,13 +196,6 @@ def _fft_correlate(x: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
     shape = x.shape[-2:]
     otf = _psf2otf(k.to(x.dtype), shape)
     return torch.fft.irfft2(torch.fft.rfft2(x) * otf.conj(), s=shape)
-
-
-def _fft_convolve_adjoint(r: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
-    """Adjoint of :func:`_fft_correlate` (circular convolution with ``k``)."""
-    shape = r.shape[-2:]
-    otf = _psf2otf(k.to(r.dtype), shape)
-    return torch.fft.irfft2(torch.fft.rfft2(r) * otf, s=shape)
 
 
 def _grad_otf_energy(shape: Tuple[int, int], device=None) -> torch.Tensor:
@@ -226,6 +232,7 @@ class _QuadraticSolver:
     """
 
     def __init__(self, y: torch.Tensor, k: torch.Tensor, grad_reg: bool = True) -> None:
+        self._denom: Optional[Tuple[float, torch.Tensor]] = None
         self.shape = tuple(y.shape[-2:])
         otf = _psf2otf(k.to(torch.float32), self.shape)
         self.otf = otf
@@ -240,9 +247,16 @@ class _QuadraticSolver:
         """Replace the data ``y`` of the data term (used by the masked 'valid' model)."""
         self.kty = torch.fft.rfft2(u) * self.otf
 
+    def denom(self, weight: float) -> torch.Tensor:
+        """``|K|^2 + weight |D|^2`` (the last one is cached: reused while beta is unchanged)."""
+        weight = float(weight)
+        if self._denom is None or self._denom[0] != weight:
+            self._denom = (weight, self.ktk + weight * self.dtd)
+        return self._denom[1]
+
     def solve_spectral(self, weight: float, rhs: Optional[torch.Tensor] = None) -> torch.Tensor:
         """Like :meth:`solve` but returns ``rfft2`` of the solution."""
-        denom = self.ktk + float(weight) * self.dtd
+        denom = self.denom(weight)
         num = self.kty
         if rhs is not None:
             num = num + float(weight) * torch.fft.rfft2(rhs)
@@ -373,11 +387,13 @@ def _pad_for_boundary(img: torch.Tensor, k: torch.Tensor) -> Tuple[torch.Tensor,
 
 def _check_image(y, name: str = "y") -> torch.Tensor:
     if not torch.is_tensor(y):
-        raise InvalidInputError(f"{name} must be a torch.Tensor of shape (B, C, H, W), got {type(y).__name__}")
+        raise InvalidInputError(
+            f"{name} must be a torch.Tensor of shape (B, C, H, W), got {type(y).__name__}")
     if y.dim() != 4:
         raise InvalidInputError(f"{name} must be 4-D (B, C, H, W), got shape {tuple(y.shape)}")
-    if not (y.is_floating_point()):
-        raise InvalidInputError(f"{name} must be a floating-point tensor with values in [0, 1], got dtype {y.dtype}")
+    if not y.is_floating_point():
+        raise InvalidInputError(
+            f"{name} must be a floating-point tensor with values in [0, 1], got dtype {y.dtype}")
     if y.numel() == 0:
         raise InvalidInputError(f"{name} is empty, shape {tuple(y.shape)}")
     y = y.detach().to(torch.float32)
@@ -409,7 +425,9 @@ def _check_kernel(k, B: int, H: int, W: int, device) -> torch.Tensor:
     if not bool(torch.isfinite(k).all()):
         raise InvalidInputError("kernel k contains NaN or Inf values")
     kmax = k.amax(dim=(-2, -1), keepdim=True)
-    if bool((k < -0.01 * kmax.clamp(min=0)).any()) or bool((kmax <= 0).any()):
+    if bool((kmax <= 0).any()):
+        raise InvalidInputError("kernel k must have a positive sum (all entries are <= 0)")
+    if bool((k < -0.01 * kmax).any()):
         raise InvalidInputError("kernel k must be non-negative (found negative entries)")
     k = k.clamp(min=0.0)
     s = k.sum(dim=(-2, -1), keepdim=True)
@@ -419,13 +437,22 @@ def _check_kernel(k, B: int, H: int, W: int, device) -> torch.Tensor:
     return k.expand(B, 1, Kh, Kw)
 
 
+def _check_int(name: str, value, minimum: int) -> int:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) \
+        and value == int(value) and int(value) >= minimum
+    if not ok:
+        raise InvalidInputError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
 def _check_positive(name: str, value, strict: bool = True) -> float:
     try:
         v = float(value)
     except (TypeError, ValueError):
         raise InvalidInputError(f"{name} must be a number, got {value!r}") from None
     if not math.isfinite(v) or (v <= 0 if strict else v < 0):
-        raise InvalidInputError(f"{name} must be a finite {'positive' if strict else 'non-negative'} number, got {value!r}")
+        kind = "positive" if strict else "non-negative"
+        raise InvalidInputError(f"{name} must be a finite {kind} number, got {value!r}")
     return v
 
 
@@ -435,7 +462,7 @@ def _check_positive(name: str, value, strict: bool = True) -> float:
 
 
 def _default_overlap(k_size: Tuple[int, int]) -> int:
-    return max(2 * max(k_size), 32)
+    return max(4 * max(k_size), 64)
 
 
 def _tile_spans(n: int, tile: int, overlap: int) -> List[Tuple[int, int]]:
@@ -466,7 +493,7 @@ def _tile_ramp(s: int, e: int, n: int, overlap: int, margin: int, device=None) -
 
 
 def _resolve_tile(tile: TileArg, H: int, W: int, overlap: int) -> Optional[int]:
-    if tile is None or (isinstance(tile, (int, float)) and not isinstance(tile, bool) and tile == 0):
+    if tile is None:
         return None
     if isinstance(tile, str):
         if tile != "auto":
@@ -475,9 +502,9 @@ def _resolve_tile(tile: TileArg, H: int, W: int, overlap: int) -> Optional[int]:
             return None
         t = max(AUTO_TILE_SIZE, 2 * overlap)
     else:
-        if isinstance(tile, bool) or int(tile) != tile or tile < 0:
-            raise InvalidInputError(f"tile must be 'auto', None or a positive int, got {tile!r}")
-        t = int(tile)
+        t = _check_int("tile ('auto', None or a size)", tile, 0)
+        if t == 0:
+            return None
         if t < 2 * overlap:
             raise InvalidInputError(
                 f"tile={t} is too small: it must be at least 2 * overlap = {2 * overlap} "
@@ -515,10 +542,7 @@ def _run(y, k, fn, *, tile: TileArg, overlap: Optional[int], clip: bool) -> torc
     if overlap is None:
         ov = _default_overlap((Kh, Kw))
     else:
-        if isinstance(overlap, bool) or int(overlap) != overlap or overlap < 2 * max(Kh, Kw):
-            raise InvalidInputError(
-                f"overlap must be an int >= 2 * kernel size = {2 * max(Kh, Kw)}, got {overlap!r}")
-        ov = int(overlap)
+        ov = _check_int("overlap (>= 2 * kernel size)", overlap, 2 * max(Kh, Kw))
     t = _resolve_tile(tile, H, W, ov)
     cchunk = C if H * W <= _CHANNEL_CHUNK_PIXELS else 1
     out = torch.empty_like(y)
@@ -601,7 +625,7 @@ def _masked_quadratic_pcg(solver: _QuadraticSolver, dom: _Domain, weight: float,
     shape = solver.shape
     otf = solver.otf
     otf_c = otf.conj()
-    den = solver.ktk + float(weight) * solver.dtd
+    den = solver.denom(weight)
     m = dom.mask()
     cw = _rfft_weights(shape, device=otf.device)
 
@@ -662,7 +686,7 @@ def edgetaper(y: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
 
 def wiener_deconv(y: torch.Tensor, k: torch.Tensor, *, reg: float = 1e-2, grad_reg: bool = True,
                   boundary: str = "valid", tile: TileArg = "auto", overlap: Optional[int] = None,
-                  clip: bool = True, cg_iters: int = 30, cg_tol: float = 1e-3) -> torch.Tensor:
+                  clip: bool = True, cg_iters: int = 20, cg_tol: float = 1e-3) -> torch.Tensor:
     """Tikhonov / Wiener deconvolution with a gradient (or identity) regulariser.
 
     Solves ``argmin_x ||k * x - y||^2 + reg * (||Dx x||^2 + ||Dy x||^2)`` (``grad_reg=True``)
@@ -681,7 +705,7 @@ def wiener_deconv(y: torch.Tensor, k: torch.Tensor, *, reg: float = 1e-2, grad_r
         boundary: ``'valid'`` (default), ``'taper'`` (mirror pad + edgetaper, closed form) or
             ``'periodic'``.
         tile: ``'auto'`` (tile above 2048x2048 pixels), None (never) or a tile size.
-        overlap: tile overlap in pixels (default ``max(2 K, 32)``; must be >= 2 K).
+        overlap: tile overlap in pixels (default ``max(4 K, 64)``; must be >= 2 K).
         clip: clamp the result to [0, 1].
         cg_iters: maximum CG iterations for ``boundary='valid'`` (0: closed form only).
         cg_tol: CG stops when the preconditioned residual norm fell by this factor.
@@ -696,9 +720,7 @@ def wiener_deconv(y: torch.Tensor, k: torch.Tensor, *, reg: float = 1e-2, grad_r
     reg = _check_positive("reg", reg)
     boundary = _check_boundary(boundary)
     grad_reg = bool(grad_reg)
-    if isinstance(cg_iters, bool) or int(cg_iters) != cg_iters or cg_iters < 0:
-        raise InvalidInputError(f"cg_iters must be a non-negative int, got {cg_iters!r}")
-    cg_iters = int(cg_iters)
+    cg_iters = _check_int("cg_iters", cg_iters, 0)
     cg_tol = _check_positive("cg_tol", cg_tol, strict=False)
 
     def fn(img: torch.Tensor, kk: torch.Tensor) -> torch.Tensor:
@@ -762,7 +784,7 @@ def hyper_laplacian_deconv(y: torch.Tensor, k: torch.Tensor, *, lam: float = 1e-
             unobserved data after each x-step), ``'taper'`` (mirror pad + edgetaper only) or
             ``'periodic'``.
         tile: ``'auto'`` (tile above 2048x2048 pixels), None (never) or a tile size.
-        overlap: tile overlap in pixels (default ``max(2 K, 32)``; must be >= 2 K).
+        overlap: tile overlap in pixels (default ``max(4 K, 64)``; must be >= 2 K).
         clip: clamp the result to [0, 1].
 
     Returns:
@@ -782,9 +804,7 @@ def hyper_laplacian_deconv(y: torch.Tensor, k: torch.Tensor, *, lam: float = 1e-
     beta_max = _check_positive("beta_max", beta_max)
     if beta_max < beta0:
         raise InvalidInputError(f"beta_max ({beta_max}) must be >= beta0 ({beta0})")
-    if isinstance(iters_per_beta, bool) or int(iters_per_beta) != iters_per_beta or iters_per_beta < 1:
-        raise InvalidInputError(f"iters_per_beta must be a positive int, got {iters_per_beta!r}")
-    iters_per_beta = int(iters_per_beta)
+    iters_per_beta = _check_int("iters_per_beta", iters_per_beta, 1)
     boundary = _check_boundary(boundary)
     betas = []
     b = beta0

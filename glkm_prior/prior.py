@@ -211,7 +211,7 @@ class KernelPrior(nn.Module):
 # ---------------------------------------------------------------------- bundles
 BUNDLE_SPECS = {
     31: dict(size=31, nz=100, head_size=4, channels=[256, 128, 64]),
-    75: dict(size=75, nz=100, head_size=5, channels=[512, 256, 128, 64]),
+    75: dict(size=75, nz=100, head_size=5, channels=[256, 128, 64, 32]),
 }
 
 

@@ -31,6 +31,11 @@ def test_every_supported_kernel_size_is_served(tiny_prior):
         k = tiny_prior.kernel(w, size)
         assert k.shape == (2, 1, size, size)
         assert torch.allclose(k.sum(dim=(1, 2, 3)), torch.ones(2), atol=1e-5)
+    big = KernelPrior.untrained(75, seed=0)
+    wb = big.random_latent(1, seed=0)
+    for size in (33, 41, 51, 55, 64, 75):  # Lai, BIRD (41), BlindDPS (64, even)
+        k = big.kernel(wb, size)
+        assert k.shape == (1, 1, size, size) and k.sum().item() == pytest.approx(1.0, abs=1e-5)
     # the bundle picks a canvas for each baseline's size
     assert bundle_spec(27)["size"] == 31 and bundle_spec(41)["size"] == 75 and bundle_spec(75)["size"] == 75
     with pytest.raises(KernelSizeError):

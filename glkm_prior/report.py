@@ -1,0 +1,236 @@
+"""Pictures of benchmark runs (PNG): an image grid per run and a convergence plot of runs.
+
+* :func:`image_grid` -- one row per image (the first ``max_rows`` images by name, 16 by
+  default, at the lowest seed), columns ``blurry | result | ground truth | estimated kernel |
+  true kernel`` (as used as ground truth: rotated when the run found and used the rotation).
+  Images are scaled to fit a square cell (aspect kept); kernels are scaled so
+  their maximum is white and enlarged with nearest-neighbour by a whole factor so single pixels
+  stay visible. The aligned PSNR is written on the result tile, the kernel error on the
+  estimated kernel (Pillow's default font).
+* :func:`plot_convergence` -- PSNR (mean over the run's images and seeds) and kernel error
+  (mean relative L2) against the iteration, one line per run (method / kernel branch), from
+  the traces the runner records (:mod:`glkm_prior.bench`, "Convergence callback"). Methods
+  without iterations are single points at their final iteration count (0 for
+  ``initializer`` and ``true-kernel``). Overlay several runs with
+  ``glkm eval plot OUT1 OUT2 ... -o convergence.png``.
+
+matplotlib is imported lazily, with the non-interactive Agg canvas (no display needed,
+pyplot's global state untouched). Files are written atomically.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from .atomic import atomic_write
+from .errors import GLKMError, InvalidInputError
+
+GRID_COLUMNS = ("blurry", "result", "ground truth", "estimated kernel", "true kernel")
+CELL = 176  # px, side of a grid cell
+HEADER = 22
+GAP = 4
+BACKGROUND = (40, 40, 40)
+
+
+def _font(size: int = 12):
+    try:
+        return ImageFont.load_default(size=size)
+    except TypeError:  # Pillow < 10.1: bitmap font, fixed size
+        return ImageFont.load_default()
+
+
+def _to_pil(arr: np.ndarray) -> Image.Image:
+    a = np.round(np.clip(np.asarray(arr, dtype=np.float64), 0, 1) * 255).astype(np.uint8)
+    if a.ndim == 3 and a.shape[2] == 1:
+        a = a[..., 0]
+    img = Image.fromarray(a)
+    return img.convert("RGB")
+
+
+def image_tile(arr: np.ndarray, cell: int = CELL) -> Image.Image:
+    """An image scaled (bicubic, aspect kept) to fit a ``cell`` x ``cell`` square."""
+    img = _to_pil(arr)
+    scale = min(cell / img.width, cell / img.height)
+    size = (max(1, round(img.width * scale)), max(1, round(img.height * scale)))
+    return img.resize(size, Image.BICUBIC if scale > 1 else Image.LANCZOS)
+
+
+def kernel_tile(kernel: np.ndarray, cell: int = CELL) -> Image.Image:
+    """A kernel scaled to its maximum and enlarged by a whole factor (nearest neighbour)."""
+    k = np.asarray(kernel, dtype=np.float64).squeeze()
+    k = k / max(float(k.max()), 1e-12)
+    factor = max(1, cell // max(k.shape))
+    img = _to_pil(k)
+    if factor > 1:
+        img = img.resize((k.shape[1] * factor, k.shape[0] * factor), Image.NEAREST)
+    if max(img.size) > cell:  # kernels larger than the cell: shrink to fit
+        s = cell / max(img.size)
+        img = img.resize((max(1, round(img.width * s)), max(1, round(img.height * s))), Image.LANCZOS)
+    return img
+
+
+def _label(draw: ImageDraw.ImageDraw, xy, text: str, font) -> None:
+    x, y = xy
+    box = draw.textbbox((x, y), text, font=font)
+    draw.rectangle((box[0] - 2, box[1] - 2, box[2] + 2, box[3] + 2), fill=(0, 0, 0))
+    draw.text((x, y), text, fill=(255, 230, 0), font=font)
+
+
+def _save_png(img: Image.Image, path: Path) -> Path:
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return atomic_write(path, lambda fh: fh.write(buf.getvalue()), "picture")
+
+
+def _grid_rows(rows: list[dict], max_rows: int) -> list[dict]:
+    first = {}
+    for r in sorted(rows, key=lambda r: (r["name"], r["seed"])):
+        first.setdefault(r["name"], r)
+    return list(first.values())[:max_rows]
+
+
+def _true_kernel(row: dict, load_kernel) -> np.ndarray:
+    k = load_kernel(row["true_kernel"])
+    return k[::-1, ::-1] if row.get("true_kernel_rotated") else k
+
+
+def image_grid(rows: list[dict], out: str | Path, path: str | Path, max_rows: int = 16, cell: int = CELL) -> Path:
+    """Write the grid picture of a run (see the module docstring). ``rows`` are the runner's
+    result records; their ``image``/``kernel`` paths are relative to ``out``."""
+    from .imageio import read_image
+    from .kernel_io import load_kernel
+
+    out = Path(out)
+    chosen = _grid_rows(rows, max_rows)
+    if not chosen:
+        raise InvalidInputError("no results to draw")
+    font = _font(12)
+    ncol = len(GRID_COLUMNS)
+    width = ncol * cell + (ncol + 1) * GAP
+    height = HEADER + len(chosen) * (cell + GAP) + GAP
+    canvas = Image.new("RGB", (width, height), BACKGROUND)
+    draw = ImageDraw.Draw(canvas)
+    for c, title in enumerate(GRID_COLUMNS):
+        x = GAP + c * (cell + GAP)
+        draw.text((x + 4, 4), title, fill=(255, 255, 255), font=font)
+    for i, row in enumerate(chosen):
+        y0 = HEADER + i * (cell + GAP)
+        tiles: list[Image.Image | None] = [
+            image_tile(read_image(row["blurry"]), cell),
+            image_tile(read_image(out / row["image"]), cell),
+            image_tile(read_image(row["sharp"]), cell) if row.get("sharp") else None,
+            kernel_tile(load_kernel(out / row["kernel"]), cell),
+            kernel_tile(_true_kernel(row, load_kernel), cell) if row.get("true_kernel") else None,
+        ]
+        for c, tile in enumerate(tiles):
+            x0 = GAP + c * (cell + GAP)
+            if tile is None:
+                draw.text((x0 + 8, y0 + cell // 2), "n/a", fill=(160, 160, 160), font=font)
+                continue
+            canvas.paste(tile, (x0 + (cell - tile.width) // 2, y0 + (cell - tile.height) // 2))
+        _label(draw, (GAP + 4, y0 + 4), f"{row['name']} s{row['seed']}", font)
+        if row.get("psnr") is not None:
+            text = f"PSNR {row['psnr']:.2f} dB"
+            if row.get("ssim") is not None:
+                text += f" / {row['ssim']:.3f}"
+            _label(draw, (GAP + cell + GAP + 4, y0 + 4), text, font)
+        if row.get("kernel_rel_l2") is not None:
+            _label(draw, (GAP + 3 * (cell + GAP) + 4, y0 + 4), f"rel. L2 {row['kernel_rel_l2']:.3f}", font)
+        _label(draw, (GAP + 3 * (cell + GAP) + 4, y0 + cell - 16), f"{row.get('kernel_size')} px", font)
+        if row.get("true_kernel_rotated"):
+            _label(draw, (GAP + 4 * (cell + GAP) + 4, y0 + 4), "rotated 180", font)
+    return _save_png(canvas, Path(path))
+
+
+# ----------------------------------------------------------------------------- convergence
+def load_run(folder: str | Path) -> tuple[str, list[dict]]:
+    """``(label, rows)`` of a finished run folder (its ``results.json``)."""
+    path = Path(folder) / "results.json"
+    if not path.is_file():
+        raise InvalidInputError(f"no results.json in {folder} (is it the --out folder of a finished `glkm eval` run?)")
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise InvalidInputError(f"cannot read {path}: {exc}") from None
+    cfg, rows = data.get("config", {}), data.get("rows", [])
+    method, branch = cfg.get("method", "?"), cfg.get("kernel_branch", "?")
+    label = method if method == "true-kernel" else f"{method} ({branch})"
+    return label, rows
+
+
+def convergence_curves(rows: list[dict]) -> dict[str, list[tuple[int, float]]]:
+    """Mean PSNR and mean kernel rel. L2 per iteration over a run's traces."""
+    psnr, kerr = defaultdict(list), defaultdict(list)
+    for row in rows:
+        for p in row.get("trace") or []:
+            if p.get("psnr") is not None and math.isfinite(p["psnr"]):
+                psnr[int(p["step"])].append(float(p["psnr"]))
+            if p.get("kernel_rel_l2") is not None and math.isfinite(p["kernel_rel_l2"]):
+                kerr[int(p["step"])].append(float(p["kernel_rel_l2"]))
+    return {
+        "psnr": [(s, float(np.mean(v))) for s, v in sorted(psnr.items())],
+        "kernel_rel_l2": [(s, float(np.mean(v))) for s, v in sorted(kerr.items())],
+    }
+
+
+def plot_convergence(runs, path: str | Path, title: str | None = None) -> Path:
+    """Write the convergence plot of one or several runs.
+
+    ``runs``: a list of ``(label, rows)`` pairs or of run folders (``--out`` of finished runs).
+    Duplicate labels get their folder name appended.
+    """
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+        from matplotlib.ticker import MaxNLocator
+    except ImportError as exc:  # pragma: no cover - matplotlib is a dependency
+        raise GLKMError(f"the convergence plot needs matplotlib ({exc}); pip install matplotlib") from None
+    loaded = []
+    for run in runs:
+        if isinstance(run, (str, Path)):
+            label, rows = load_run(run)
+            loaded.append((label, rows, Path(run).name))
+        else:
+            loaded.append((run[0], run[1], None))
+    if not loaded:
+        raise InvalidInputError("no runs to plot")
+    labels = [l for l, _, _ in loaded]
+    fig = Figure(figsize=(10, 4), dpi=110)
+    FigureCanvasAgg(fig)
+    ax_p, ax_k = fig.subplots(1, 2)
+    for label, rows, folder in loaded:
+        if labels.count(label) > 1 and folder:
+            label = f"{label} [{folder}]"
+        curves = convergence_curves(rows)
+        for ax, key in ((ax_p, "psnr"), (ax_k, "kernel_rel_l2")):
+            pts = curves[key]
+            if pts:
+                xs, ys = zip(*pts)
+                line, = ax.plot(xs, ys, marker="o", markersize=4 if len(xs) > 1 else 7, label=label)
+                ax.annotate(f"{ys[-1]:.2f}" if key == "psnr" else f"{ys[-1]:.3f}", (xs[-1], ys[-1]),
+                            textcoords="offset points", xytext=(6, 4), fontsize=8, color=line.get_color())
+    ax_p.set(xlabel="iteration", ylabel="PSNR (dB), mean over images", title="image PSNR (aligned)")
+    ax_k.set(xlabel="iteration", ylabel="||k - k_true|| / ||k_true||, mean", title="kernel error")
+    for ax in (ax_p, ax_k):
+        ax.grid(True, alpha=0.3)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        steps = [x for line in ax.lines for x in line.get_xdata()]
+        if steps and max(steps) == min(steps):  # single-iteration methods only: a readable axis
+            ax.set_xlim(min(steps) - 1, max(steps) + 1)
+        if ax.lines:
+            ax.legend(fontsize=8)
+        else:
+            ax.text(0.5, 0.5, "no data", ha="center", va="center", transform=ax.transAxes)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return atomic_write(Path(path), lambda fh: fh.write(buf.getvalue()), "plot")
