@@ -56,6 +56,13 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     d.add_argument("--weights", default=None, help="prior folder or Hub repo id (default: the bundled weights/)")
     d.add_argument("--revision", default=None, help="Hub revision (commit hash) when --weights is a repo id")
+    d.add_argument("--preset", choices=("default", "paper"), default=None,
+                   help="settings of iterative methods (dip, vdip-*): paper = the authors' iterations, learning rates and "
+                   "schedules; default = the method's own (for dip and vdip-* the same as paper)")
+    d.add_argument("--colour", choices=("ycbcr", "rgb"), default=None,
+                   help="colour images, for methods that support it: ycbcr = deblur the luma Y and keep the original "
+                   "chroma (SelfDeblur's colour script; default of dip), rgb = one kernel shared by R, G and B "
+                   "(default of vdip-*, as VDIP)")
     d.add_argument("--force", action="store_true", help="overwrite existing output files")
     d.set_defaults(func=cmd_deblur)
 
@@ -87,8 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--steps", type=int, default=5000, help="total steps (default 5000)")
     e.add_argument("--batch", type=int, default=16, help="images per step and per process (default 16)")
     e.add_argument("--crop", type=int, default=128, help="blurry crop side in px (default 128)")
-    e.add_argument("--lr", type=float, default=1e-4, help="Adam learning rate of E (default 1e-4, cosine decay)")
-    e.add_argument("--inner-steps", type=int, default=20, help="GAN-inversion steps per batch giving z* (default 20)")
+    e.add_argument("--lr", type=float, default=3e-4, help="Adam learning rate of E (default 3e-4, cosine decay)")
+    e.add_argument("--inner-steps", type=int, default=10, help="GAN-inversion steps per batch giving z* (default 10)")
     e.add_argument("--inner-lr", type=float, default=0.01, help="learning rate of the inner inversion (default 0.01)")
     e.add_argument("--lam", type=float, default=0.1, help="weight of ||E(y) - z*||^2 (default 0.1)")
     e.add_argument("--noise-max", type=float, default=0.02, help="largest noise sigma on [0, 1] images (default 0.02)")
@@ -97,6 +104,12 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--checkpoint-minutes", type=float, default=5.0, help="minutes between checkpoints (default 5)")
     e.add_argument("--init-from", default=None, help="prior folder whose initializer starts the run")
     e.set_defaults(func=cmd_train)
+    x = tsub.add_parser("export", help="copy a training run's generator/ and initializer/ into a shippable prior folder")
+    x.add_argument("run", help="training output folder (holds generator/ and initializer/)")
+    x.add_argument("dest", help="destination prior folder, e.g. weights/k31")
+    x.add_argument("--initializer-dtype", choices=("float32", "float16"), default="float16",
+                   help="storage dtype of the initializer (default float16: half the size, loads as float32)")
+    x.set_defaults(func=cmd_export)
 
     v = sub.add_parser(
         "eval",
@@ -111,7 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     # argparse cannot mix sub-commands with a free positional: the first word is read here and
     # the rest is parsed by the parser of that form (see cmd_eval).
     v.add_argument("target", metavar="TARGET", help="a dataset (folder or 'levin'), or one of: " + ", ".join(EVAL_FORMS))
-    v.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+    v.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS).required = False
     v.set_defaults(func=cmd_eval)
     return parser
 
@@ -149,7 +162,8 @@ def _eval_prior_parser() -> argparse.ArgumentParser:
     pr.add_argument("--test-images", default=None, help="held-out sharp photos (e.g. ../shared/data/bsds500/test)")
     pr.add_argument("--coverage-kernels", type=int, default=500, help="held-out kernels to invert (default 500)")
     pr.add_argument("--synthetic", type=int, default=100, help="held-out blurred crops for the initializer (default 100)")
-    pr.add_argument("--no-sensitivity", action="store_true", help="skip the init-sensitivity experiment")
+    pr.add_argument("--parts", default="coverage,initializer,sensitivity",
+                    help="comma-separated parts to run: coverage, initializer, sensitivity (default: all)")
     pr.add_argument("--out", default=None, help="write the JSON report here")
     pr.set_defaults(func=cmd_eval_prior)
     return pr
@@ -180,9 +194,9 @@ def _eval_dataset_parser() -> argparse.ArgumentParser:
     d.add_argument("--revision", default=None, help="Hub revision (commit hash) when --weights is a repo id")
     d.add_argument("--grid-rows", default="16", help="images shown in grid.png (default 16)")
     d.add_argument("--trace-every", default="1", help="record every n-th convergence callback (default 1)")
-    d.add_argument("--true-kernel-orientation", choices=("stored", "auto"), default="stored",
-                   help="ground-truth kernel: as stored (default), or auto = its 180-degree rotation where that "
-                   "explains the blurry image better (Levin kernels 4 and 8); mismatches are listed in summary.md")
+    d.add_argument("--true-kernel-orientation", choices=("stored", "auto"), default="auto",
+                   help="ground-truth kernel: auto (default) = the stored kernel or its 180-degree rotation, whichever "
+                   "explains the blurry image (Levin kernels 4 and 8 need the rotation); stored = as the files are")
     d.add_argument("--no-progress", action="store_true", help="no progress bar")
     d.set_defaults(func=cmd_eval_dataset)
     return d
@@ -291,7 +305,30 @@ def cmd_train(args) -> int:
     return 0
 
 
+def cmd_export(args) -> int:
+    from . import hub
+
+    run, dest = Path(args.run), Path(args.dest)
+    for name, dtype in (("generator", "float32"), ("initializer", args.initializer_dtype)):
+        source = run / name
+        config = hub.read_config(source)
+        extra = {k: v for k, v in config.items() if k not in ("model_type", "config", "format_version", "dtype")}
+        hub.save_component(hub.load_component(source), dest / name, dtype=dtype, extra=extra)
+    print(f"wrote {dest}/generator and {dest}/initializer")
+    return 0
+
+
 # ---------------------------------------------------------------------------- eval prior
+def _parts(text: str) -> tuple[str, ...]:
+    from .evaluate_prior import PARTS
+
+    parts = tuple(p.strip() for p in text.split(",") if p.strip())
+    unknown = sorted(set(parts) - set(PARTS))
+    if unknown or not parts:
+        raise InvalidInputError(f"--parts takes {', '.join(PARTS)}; got {text!r}")
+    return parts
+
+
 def cmd_eval_prior(args) -> int:
     from .atomic import atomic_write
     from .evaluate_prior import evaluate_prior, format_report
@@ -301,7 +338,7 @@ def cmd_eval_prior(args) -> int:
     family = args.family or ("levin" if prior.size <= 31 else "lai")
     report = evaluate_prior(prior, family=family, levin_root=args.levin, test_folder=args.test_images,
                             n_coverage=args.coverage_kernels, n_synthetic=args.synthetic,
-                            sensitivity=not args.no_sensitivity, log=lambda m: print(m, file=sys.stderr))
+                            parts=_parts(args.parts), log=lambda m: print(m, file=sys.stderr))
     text = format_report(report)
     print(text)
     if args.out:
@@ -440,6 +477,25 @@ def cmd_deblur(args) -> int:
     check_kernel_size(kernel_size)
     method = plugins.get_method(args.method)
 
+    def names_parameter(name: str) -> bool:  # explicitly, not through **kwargs
+        import inspect
+
+        try:
+            param = inspect.signature(method.factory).parameters.get(name)
+        except (TypeError, ValueError):
+            return False
+        return param is not None and param.kind in (param.POSITIONAL_OR_KEYWORD, param.KEYWORD_ONLY)
+
+    method_options = {}
+    for name in ("preset", "colour"):
+        value = getattr(args, name, None)
+        if value is not None:
+            if not names_parameter(name):
+                raise InvalidInputError(f"method {args.method!r} has no --{name} setting")
+            method_options[name] = value
+    if names_parameter("progress"):
+        method_options["progress"] = True  # a tqdm bar on stderr
+
     array = imageio.read_image(input_path)
     blurry = imageio.to_tensor(array)
     torch.manual_seed(args.seed)
@@ -450,6 +506,7 @@ def cmd_deblur(args) -> int:
     options = {"prior": prior} if prior is not None else {}
     if args.iters is not None:
         options["iters"] = args.iters
+    options.update(method_options)
     start = time.perf_counter()
     result = method.factory(blurry, kernel_size=kernel_size, kernel_branch=args.kernel_branch, seed=args.seed, **options)
     seconds = time.perf_counter() - start
@@ -466,6 +523,8 @@ def cmd_deblur(args) -> int:
         "kernel_size": kernel_size,
         "seed": args.seed,
         "iters": args.iters,
+        "preset": getattr(args, "preset", None),
+        "colour": getattr(args, "colour", None),
         "prior": getattr(prior, "source", None),
         "image_shape": list(array.shape),
         "seconds": round(seconds, 3),

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-from importlib import resources
 from pathlib import Path
 
 import torch
@@ -107,14 +106,11 @@ def load_component(folder: str | Path, expected_type: str | None = None) -> torc
 
 
 def default_weights_dir() -> Path:
-    """The project's bundled ``weights/`` folder (installed as the ``glkm_prior.weights`` package)."""
-    try:
-        path = Path(str(resources.files("glkm_prior.weights")))
-        if path.is_dir():
-            return path
-    except (ModuleNotFoundError, TypeError):
-        pass
-    return Path(__file__).resolve().parent.parent / "weights"
+    """The project's bundled ``weights/`` folder: installed inside the package as
+    ``glkm_prior/weights`` (non-editable install), else the source tree's top-level ``weights/``."""
+    here = Path(__file__).resolve().parent
+    installed = here / "weights"
+    return installed if installed.is_dir() else here.parent / "weights"
 
 
 def looks_like_repo_id(source: str) -> bool:

@@ -28,6 +28,8 @@ BUILTIN_PLUGINS = {
     "native": "glkm_adapters.native_branch",
     "layouts": "glkm_adapters.layouts",
     "nonblind": "glkm_adapters.nonblind",
+    "dip": "glkm_adapters.dip",
+    "vdip": "glkm_adapters.vdip",
 }
 
 _manager: pluggy.PluginManager | None = None

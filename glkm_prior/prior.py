@@ -164,15 +164,17 @@ class KernelPrior(nn.Module):
     def invert(
         self,
         kernel: torch.Tensor,
-        steps: int = 300,
-        lr: float = 0.01,
-        restarts: int = 4,
+        steps: int = 1000,
+        lr: float = 0.03,
+        restarts: int = 2,
         seed: int = 0,
     ) -> torch.Tensor:
         """GAN inversion: latent w whose kernel best matches ``kernel`` (B, 1, h, w).
 
-        Adam on z from ``restarts`` random starts (best kept), then on w; the loss is L1
-        between kernels on the generator's canvas (``kernel`` is centre-padded or cropped).
+        From each of ``restarts`` random z: ``steps // 2`` Adam steps on z (lr ``5 * lr``), then
+        the rest on w (lr ``lr``); the best restart per kernel is kept. The loss is L1 between
+        kernels on the generator's canvas (``kernel`` is centre-padded or cropped to it).
+        (On Levin's kernels, lr 0.03 reached half the error of lr 0.01 at equal steps.)
         Returns a fresh leaf w (requires_grad=True).
         """
         if kernel.dim() == 2:

@@ -122,12 +122,14 @@ def image_grid(rows: list[dict], out: str | Path, path: str | Path, max_rows: in
         draw.text((x + 4, 4), title, fill=(255, 255, 255), font=font)
     for i, row in enumerate(chosen):
         y0 = HEADER + i * (cell + GAP)
+        est_k = load_kernel(out / row["kernel"])
+        true_k = _true_kernel(row, load_kernel) if row.get("true_kernel") else None
         tiles: list[Image.Image | None] = [
             image_tile(read_image(row["blurry"]), cell),
             image_tile(read_image(out / row["image"]), cell),
             image_tile(read_image(row["sharp"]), cell) if row.get("sharp") else None,
-            kernel_tile(load_kernel(out / row["kernel"]), cell),
-            kernel_tile(_true_kernel(row, load_kernel), cell) if row.get("true_kernel") else None,
+            kernel_tile(est_k, cell),
+            kernel_tile(true_k, cell) if true_k is not None else None,
         ]
         for c, tile in enumerate(tiles):
             x0 = GAP + c * (cell + GAP)
@@ -143,7 +145,9 @@ def image_grid(rows: list[dict], out: str | Path, path: str | Path, max_rows: in
             _label(draw, (GAP + cell + GAP + 4, y0 + 4), text, font)
         if row.get("kernel_rel_l2") is not None:
             _label(draw, (GAP + 3 * (cell + GAP) + 4, y0 + 4), f"rel. L2 {row['kernel_rel_l2']:.3f}", font)
-        _label(draw, (GAP + 3 * (cell + GAP) + 4, y0 + cell - 16), f"{row.get('kernel_size')} px", font)
+        _label(draw, (GAP + 3 * (cell + GAP) + 4, y0 + cell - 16), "x".join(map(str, est_k.shape)) + " px", font)
+        if true_k is not None:
+            _label(draw, (GAP + 4 * (cell + GAP) + 4, y0 + cell - 16), "x".join(map(str, true_k.shape)) + " px", font)
         if row.get("true_kernel_rotated"):
             _label(draw, (GAP + 4 * (cell + GAP) + 4, y0 + 4), "rotated 180", font)
     return _save_png(canvas, Path(path))

@@ -157,7 +157,7 @@ def inversion_error(G: KernelGenerator, targets: torch.Tensor, steps: int = 200,
     from .prior import KernelPrior
 
     prior = KernelPrior(copy.deepcopy(G))  # KernelPrior freezes its generator: work on a copy
-    w = prior.invert(targets, steps=steps, restarts=2, seed=seed)
+    w = prior.invert(targets, steps=steps, seed=seed)
     with torch.no_grad():
         k = prior.generator.tail(w)
         return ((k - targets).flatten(1).norm(dim=1) / targets.flatten(1).norm(dim=1))
@@ -263,8 +263,8 @@ class InitializerConfig:
     steps: int = 5000
     batch: int = 16
     crop: int = 128
-    lr: float = 1e-4
-    inner_steps: int = 20
+    lr: float = 3e-4
+    inner_steps: int = 10
     inner_lr: float = 0.01
     lam: float = 0.1
     noise_max: float = 0.02

@@ -1,6 +1,7 @@
 import json
 
 import numpy as np
+import torch
 import pytest
 from PIL import Image
 
@@ -73,3 +74,27 @@ def test_help_explains_options(capsys):
     assert exc.value.code == 0
     out = capsys.readouterr().out
     assert "--kernel-size" in out and "--kernel-branch" in out
+
+
+def test_train_export_writes_a_shippable_prior(tmp_path, tiny_prior, capsys):
+    from glkm_prior import KernelPrior
+    from glkm_prior.hub import read_config
+
+    tiny_prior.save_pretrained(tmp_path / "run")
+    assert main(["train", "export", str(tmp_path / "run"), str(tmp_path / "ship")]) == 0
+    assert read_config(tmp_path / "ship" / "initializer")["dtype"] == "float16"
+    assert read_config(tmp_path / "ship" / "generator")["dtype"] == "float32"
+    shipped = KernelPrior.from_pretrained(tmp_path / "ship")
+    assert torch.equal(shipped.generator.head[0].weight, tiny_prior.generator.head[0].weight)
+
+
+def test_eval_prior_coverage_part_prints_a_table(tmp_path, tiny_prior, capsys):
+    tiny_prior.save_pretrained(tmp_path / "p")
+    out = tmp_path / "report.json"
+    assert main(["eval", "prior", "--weights", str(tmp_path / "p"), "--parts", "coverage",
+                 "--coverage-kernels", "3", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "held-out `levin` kernels | 3 |" in text
+    report = json.loads(out.read_text())
+    assert report["parts"] == ["coverage"] and 0 <= report["coverage_synthetic"]["rel_l2"]["median"]
+    assert main(["eval", "prior", "--weights", str(tmp_path / "p"), "--parts", "bogus"]) == 2

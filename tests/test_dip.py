@@ -1,0 +1,300 @@
+"""SelfDeblur (method ``dip``), its skip network, the SSIM loss and the drop-in kernel network.
+
+Everything runs on tiny images (64 x 64: the GLKM initializer's minimum) for a few iterations.
+"""
+
+import json
+import pickle
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from glkm_prior import blur, hookimpl
+from glkm_prior.branch import KernelBranch
+from glkm_prior.cli import main
+from glkm_prior.imageio import write_image
+from glkm_prior.plugins import get_method, make_plugin_manager
+from glkm_prior.ssim_loss import SSIM, SSIMToReference, gaussian_window_2d, ssim_loss
+
+import glkm_adapters.dip as dip
+import glkm_adapters.glkm_branch as glkm_branch
+import glkm_adapters.native_branch as native_branch
+from glkm_adapters.selfdeblur_dropin import GLKMKernelNet
+
+K = 9
+
+
+@pytest.fixture(scope="module")
+def pm():
+    manager = make_plugin_manager(load_entrypoints=False)
+    manager.register(glkm_branch, name="glkm")
+    manager.register(native_branch, name="native")
+    manager.register(dip, name="dip")
+    return manager
+
+
+def sharp_scene(size: int, seed: int = 0) -> torch.Tensor:
+    """A smooth shaded background with a few flat discs, (1, 1, size, size) in [0, 1]."""
+    g = torch.Generator().manual_seed(seed)
+    yy, xx = torch.meshgrid(torch.linspace(0, 1, size), torch.linspace(0, 1, size), indexing="ij")
+    img = 0.3 + 0.2 * torch.sin(6 * xx) * torch.cos(4 * yy)
+    for _ in range(6):
+        cx, cy, r = torch.rand(3, generator=g)
+        img = torch.where((xx - cx) ** 2 + (yy - cy) ** 2 < (0.05 + 0.15 * r) ** 2, torch.rand(1, generator=g), img)
+    return img.clamp(0, 1)[None, None]
+
+
+@pytest.fixture(scope="module")
+def truth(tiny_prior):
+    """A structured kernel of the (untrained) generator, its latent, and the blurry image."""
+    w_true = (tiny_prior.random_latent(seed=5) * 10).detach()  # x10: a peaked, not near-uniform kernel
+    k_true = tiny_prior.kernel(w_true, K).detach()
+    blurry = blur(sharp_scene(64 + K - 1), k_true, "valid")
+    return w_true, k_true, blurry
+
+
+# --------------------------------------------------------------------------- hook swap
+@pytest.mark.parametrize("branch", ["glkm", "native"])
+def test_hook_swap_changes_only_the_kernel_branch(pm, tiny_prior, truth, branch):
+    blurry = truth[2]
+    cfg = dip.make_config(iters=2)
+    loop = dip.SelfDeblur(blurry, K, config=cfg, kernel_branch=branch, prior=tiny_prior, pm=pm, seed=3)
+    groups = loop.optimizer.param_groups
+    assert len(groups) == 2
+    assert [id(p) for p in groups[0]["params"]] == [id(p) for p in loop.net.parameters()]
+    if branch == "glkm":
+        assert isinstance(loop.branch, glkm_branch.GLKMKernelBranch)
+        assert [id(p) for p in groups[1]["params"]] == [id(loop.branch.w)]
+    else:
+        assert isinstance(loop.branch, native_branch.NativeMLPKernelBranch)
+        mlp = list(loop.branch.net.parameters())
+        assert len(mlp) == 4 and [id(p) for p in groups[1]["params"]] == [id(p) for p in mlp]
+    assert groups[0]["lr"] == 1e-2 and groups[1]["lr"] == loop.branch.default_lr
+    assert loop.branch.default_lr == {"glkm": 5e-4, "native": 1e-4}[branch]
+    # the image half is the same whatever the branch: same seed -> same noise input and net
+    other = dip.SelfDeblur(blurry, K, config=cfg, kernel_branch="native" if branch == "glkm" else "glkm",
+                           prior=tiny_prior, pm=pm, seed=3)
+    assert torch.equal(loop.input_saved, other.input_saved)
+    assert all(torch.equal(a, b) for a, b in zip(loop.net.state_dict().values(), other.net.state_dict().values()))
+    out = loop.run(progress=False)
+    assert out["info"]["kernel_branch"] == branch and out["image"].shape == blurry.shape
+
+
+def test_any_registered_branch_plugs_in(pm, truth):
+    class Fixed(KernelBranch):
+        name = "fixed-gauss"
+        default_lr = 0.03
+
+        def __init__(self, size):
+            super().__init__(size)
+            self.logits = torch.nn.Parameter(torch.zeros(size * size))
+
+        def forward(self):
+            return self.logits.softmax(0).reshape(1, 1, self.kernel_size, self.kernel_size)
+
+    class Plugin:
+        @hookimpl
+        def glkm_kernel_branches(self, register):
+            register("fixed-gauss", lambda blurry, kernel_size, **_: Fixed(kernel_size))
+
+    pm.register(Plugin(), name="fixed")
+    try:
+        loop = dip.SelfDeblur(truth[2], K, config=dip.make_config(iters=1), kernel_branch="fixed-gauss", pm=pm)
+        assert [id(p) for p in loop.optimizer.param_groups[1]["params"]] == [id(loop.branch.logits)]
+        assert loop.optimizer.param_groups[1]["lr"] == 0.03
+    finally:
+        pm.unregister(name="fixed")
+
+
+# --------------------------------------------------------------------------- the loop
+def test_short_run_fits_the_data_and_keeps_the_true_latent(pm, tiny_prior, truth):
+    w_true, k_true, blurry = truth
+    seen = []
+    res = dip.run_dip(blurry, kernel_size=K, kernel_branch="glkm", iters=20, prior=tiny_prior, pm=pm,
+                      progress=False, init_latent=w_true, trace_every=5,
+                      callback=lambda step, image, kernel: seen.append((step, image.shape, kernel.shape)))
+    losses = res["info"]["losses"]
+    assert len(losses) == 20 and all(np.isfinite(losses))
+    assert losses[-1] < 0.6 * losses[0]  # MSE phase: the data loss goes down
+    rel = float((res["kernel"] - k_true).norm() / k_true.norm())
+    assert rel < 0.1, rel  # started from the truth, 20 steps at lr 5e-4 keep it there
+    uniform = torch.full_like(k_true, 1 / K**2)
+    assert float((uniform - k_true).norm() / k_true.norm()) > 0.5  # (the truth is far from trivial)
+    assert [s for s, _, _ in seen] == [5, 10, 15, 20]
+    assert seen[0][1] == blurry.shape and seen[0][2] == (1, 1, K, K)
+    assert res["image"].shape == blurry.shape and 0 <= res["image"].min() and res["image"].max() <= 1
+    assert res["kernel"].min() >= 0 and abs(float(res["kernel"].sum()) - 1) < 1e-5
+
+
+def test_loss_schedule_noise_and_lr_follow_upstream(pm, truth):
+    blurry = truth[2]
+    cfg = dip.make_config(iters=5, mse_steps=2, milestones=(2, 4))
+    loop = dip.SelfDeblur(blurry, K, config=cfg, kernel_branch="native", pm=pm)
+    assert dip.make_config().milestones == (2000, 3000, 4000) and dip.make_config().iters == 5000
+    assert dip.DIPConfig().resolve_mse_steps(False, 27) == 1000   # Levin script
+    assert dip.DIPConfig().resolve_mse_steps(True, 27) == 500     # colour / Lai scripts
+    assert dip.DIPConfig().resolve_mse_steps(False, 31) == 500
+    lrs = []
+    for step in range(5):
+        loss, out_x, k = loop.loss(step)
+        with torch.no_grad():
+            out_y = blur(out_x, k, "valid")
+            expected = F.mse_loss(out_y, blurry) if step < 2 else 1 - SSIM()(out_y, blurry)
+        assert torch.allclose(loss.detach(), expected, rtol=1e-5, atol=1e-6)
+        # the input is the saved noise plus a fresh N(0, 0.001^2) perturbation
+        delta = loop.net_input - loop.input_saved
+        assert 0.0007 < float(delta.std()) < 0.0013
+        loop.optimise(loss, step)
+        loop.scheduler.step()
+        lrs.append([g["lr"] for g in loop.optimizer.param_groups])
+    assert lrs[0] == [1e-2, 1e-4] and lrs[1] == [5e-3, 5e-5] and lrs[3] == [2.5e-3, 2.5e-5]
+    assert loop.input_saved.min() >= 0 and loop.input_saved.max() < 0.1 and loop.input_saved.shape[1] == 8
+
+
+def test_colour_ycbcr_keeps_chroma_and_rgb_shares_the_kernel(pm, truth):
+    grey = truth[2]
+    rgb = torch.cat([grey, grey * 0.8, grey * 0.6 + 0.1], dim=1)
+    res = dip.run_dip(rgb, kernel_size=K, kernel_branch="native", iters=1, pm=pm, progress=False)
+    assert res["info"]["colour"] == "ycbcr" and res["image"].shape == rgb.shape
+    change = res["image"] - rgb  # only the luma changed: the same offset in R, G and B (where not clipped)
+    inside = ((res["image"] > 0.01) & (res["image"] < 0.99)).all(dim=1, keepdim=True)
+    spread = (change.amax(1, keepdim=True) - change.amin(1, keepdim=True))[inside]
+    assert float(spread.max()) < 1e-5
+    loop = dip.SelfDeblur(rgb, K, config=dip.make_config(iters=1, colour="rgb"), kernel_branch="native", pm=pm)
+    assert loop.net.head[-2].out_channels == 3 and loop.y.shape == rgb.shape
+
+
+# --------------------------------------------------------------------------- network
+def test_skip_network_matches_the_upstream_layout():
+    net = dip.SkipNet()
+    x = torch.rand(1, 8, 70, 75)
+    out = net(x)
+    assert out.shape == (1, 1, 70, 75) and 0 < out.min() and out.max() < 1
+    mods = list(net.modules())
+    assert sum(isinstance(m, dip.NonLocalBlock) for m in mods) == 3         # scales 3, 4, 5
+    assert sum(isinstance(m, torch.nn.ReflectionPad2d) for m in mods) == 15  # every 3x3 conv, 3 per scale
+    convs = [m for m in mods if isinstance(m, torch.nn.Conv2d)]
+    assert sum(c.kernel_size == (3, 3) and c.stride == (2, 2) for c in convs) == 5
+    assert sum(c.kernel_size == (1, 1) for c in convs) == 5 + 5 + 1 + 3 * 4  # skips, 1x1 ups, head, non-local
+    ups = [m for m in mods if isinstance(m, torch.nn.Upsample)]
+    assert len(ups) == 5 and all(u.mode == "bilinear" for u in ups)
+    assert all(m.negative_slope == 0.2 for m in mods if isinstance(m, torch.nn.LeakyReLU))
+
+
+def test_nonlocal_block_equals_the_textbook_product():
+    torch.manual_seed(0)
+    block = dip.NonLocalBlock(8).double()
+    torch.nn.init.normal_(block.W[1].weight)  # make the block non-trivial
+    x = torch.rand(2, 8, 10, 12, dtype=torch.float64)
+    theta = block.theta(x).flatten(2).transpose(1, 2)
+    phi = block.phi(x).flatten(2)
+    g = block.g(x).flatten(2).transpose(1, 2)
+    f = theta @ phi / phi.shape[-1]
+    y = (f @ g).transpose(1, 2).reshape(2, 4, 10, 12)
+    assert torch.allclose(block(x), x + block.W(y), atol=1e-10)
+
+
+# --------------------------------------------------------------------------- SSIM
+def _ssim_upstream(a, b):
+    C = a.shape[1]
+    win = gaussian_window_2d(11, 1.5, torch.float64).expand(C, 1, 11, 11)
+    f = lambda t: F.conv2d(t, win, padding=5, groups=C)  # noqa: E731
+    mu1, mu2 = f(a), f(b)
+    s1, s2, s12 = f(a * a) - mu1**2, f(b * b) - mu2**2, f(a * b) - mu1 * mu2
+    c1, c2 = 0.01**2, 0.03**2
+    return (((2 * mu1 * mu2 + c1) * (2 * s12 + c2)) / ((mu1**2 + mu2**2 + c1) * (s1 + s2 + c2))).mean()
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_ssim_matches_the_2d_gaussian_definition(channels):
+    g = torch.Generator().manual_seed(channels)
+    a = torch.rand(1, channels, 23, 31, generator=g, dtype=torch.float64)
+    b = (a + 0.1 * torch.randn(a.shape, generator=g, dtype=torch.float64)).clamp(0, 1)
+    ref = _ssim_upstream(a, b)
+    assert torch.allclose(SSIM().double()(a, b), ref, atol=1e-12)
+    assert torch.allclose(SSIMToReference(b).double()(a), ref, atol=1e-12)
+    assert torch.allclose(ssim_loss(a, b), 1 - ref, atol=1e-12)
+    assert float(SSIM().double()(a, a)) == pytest.approx(1.0)
+    x = a.clone().requires_grad_(True)
+    SSIMToReference(b).double().loss(x).backward()
+    assert torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0
+
+
+# --------------------------------------------------------------------------- drop-in
+def test_dropin_kernel_net_contract(tiny_prior, truth):
+    blurry = truth[2]
+    net = GLKMKernelNet(blurry, [K, K], prior=tiny_prior)
+    out = net(torch.rand(200))
+    assert out.shape == (K * K,) and out.min() >= 0 and abs(float(out.detach().sum()) - 1) < 1e-5
+    assert torch.equal(out, net("anything"))  # the input is ignored
+    assert list(net.parameters()) == [net.w] and net.w.requires_grad
+    assert GLKMKernelNet.default_lr == 5e-4
+    # upstream's reshape gives the branch's kernel
+    assert torch.equal(out.view(-1, 1, K, K), net.kernel())
+    clone = pickle.loads(pickle.dumps(net))
+    assert torch.equal(clone(None), out)
+    net.type(torch.float64)
+    out64 = net(None)
+    assert out64.dtype == torch.float64 and torch.allclose(out64.float(), out, atol=1e-6)
+    assert next(tiny_prior.generator.parameters()).dtype == torch.float32  # the caller's prior is untouched
+    net.to(torch.float32)
+    # upstream numpy y (1, H, W) works too
+    y_np = blurry[0].numpy()
+    assert GLKMKernelNet(y_np, K, prior=tiny_prior)(None).shape == (K * K,)
+    # it trains: one Adam step on a kernel loss moves only w
+    opt = torch.optim.Adam(net.parameters(), lr=GLKMKernelNet.default_lr)
+    w0 = net.w.detach().clone()
+    (net(None) ** 2).sum().backward()
+    opt.step()
+    assert not torch.equal(w0, net.w.detach())
+
+
+# --------------------------------------------------------------------------- CLI
+@pytest.mark.parametrize("branch", ["glkm", "native"])
+def test_cli_deblur_with_dip(tmp_path, truth, branch, capsys):
+    src = tmp_path / "tiny.png"
+    write_image(src, truth[2][0, 0].numpy())
+    out = tmp_path / "out" / "res.png"
+    assert main(["deblur", str(src), "-o", str(out), "--method", "dip", "--iters", "3", "--kernel-size", "7",
+                 "--kernel-branch", branch]) == 0
+    report = json.loads((tmp_path / "out" / "res.json").read_text())
+    assert report["method"] == "dip" and report["kernel_branch"] == branch and report["info"]["iters"] == 3
+    assert np.load(tmp_path / "out" / "res_kernel.npy").shape == (7, 7)
+    assert (tmp_path / "out" / "res.png").is_file()
+
+
+def test_cli_colour_and_preset_flags(tmp_path, truth, capsys):
+    grey = truth[2][0, 0].numpy()
+    src = tmp_path / "colour.png"
+    write_image(src, np.stack([grey, grey * 0.8, grey * 0.6], axis=-1))
+    out = tmp_path / "c.png"
+    assert main(["deblur", str(src), "-o", str(out), "--method", "dip", "--iters", "1", "--kernel-size", "7",
+                 "--kernel-branch", "native", "--colour", "rgb", "--preset", "paper"]) == 0
+    report = json.loads((tmp_path / "c.json").read_text())
+    assert report["info"]["colour"] == "rgb" and report["info"]["preset"] == "paper" and report["colour"] == "rgb"
+    assert main(["deblur", str(src), "-o", str(tmp_path / "d.png"), "--colour", "rgb"]) == 2
+    assert "has no --colour setting" in capsys.readouterr().err
+
+
+def test_dip_is_registered_through_the_hook():
+    reg = get_method("dip")
+    assert reg.factory is dip.run_dip and reg.plugin == "dip"
+
+
+def test_benchmark_runner_records_the_convergence_of_dip(tmp_path, tiny_prior, capsys):
+    from glkm_prior.synthetic_set import build_synthetic_set
+    from test_datasets import write_photos
+
+    src = write_photos(tmp_path / "photos", 1, (92, 92, 3))
+    build_synthetic_set(src, tmp_path / "set", family="levin", kernel_size=11, noise=0.01, seed=0)
+    tiny_prior.save_pretrained(tmp_path / "prior")
+    for branch in ("glkm", "native"):
+        out = tmp_path / f"run_{branch}"
+        assert main(["eval", str(tmp_path / "set"), "--method", "dip", "--kernel-branch", branch, "--iters", "4",
+                     "--weights", str(tmp_path / "prior"), "--out", str(out), "--no-progress"]) == 0
+        row = json.loads((out / "results.json").read_text())["rows"][0]
+        assert row["iters"] == 4 and row["kernel_branch"] == branch and np.isfinite(row["psnr"])
+        assert [p["step"] for p in row["trace"]][:4] == [1, 2, 3, 4]  # the loop's callback, then the final point
+        assert (out / "convergence.png").is_file()
