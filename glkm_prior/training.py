@@ -365,7 +365,9 @@ def train_initializer(cfg: InitializerConfig) -> Path:
         val = (vb.to(d.device), vk.to(d.device))
     if d.main:
         out.mkdir(parents=True, exist_ok=True)
-        hub.save_component(G, out / "generator", extra=hub.read_config(Path(cfg.generator) / "generator").get("training") and {"training": hub.read_config(Path(cfg.generator) / "generator")["training"]})
+        if out.resolve() != Path(cfg.generator).resolve():  # make out/ a complete prior folder
+            note = hub.read_config(Path(cfg.generator) / "generator").get("training")
+            hub.save_component(G, out / "generator", extra={"training": note} if note else None)
         (out / "train_config_initializer.json").write_text(json.dumps({"stage": "initializer", **asdict(cfg), "world": d.world}, indent=2))
     log = RunLog(out, d, cfg.steps, start, "initializer")
     if start:
