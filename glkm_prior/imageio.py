@@ -17,6 +17,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .atomic import atomic_write
 from .errors import ImageReadError, InvalidInputError
+from .metrics import rgb_to_y
 
 Image.MAX_IMAGE_PIXELS = 200_000_000  # large photos are fine; Pillow's default warns at 89 MP
 
@@ -66,8 +67,8 @@ def _palette_is_grey(img: Image.Image) -> bool:
 
 
 def rgb_to_gray(arr: np.ndarray) -> np.ndarray:
-    """BT.601 luma 0.299 R + 0.587 G + 0.114 B of an (H, W, 3) array."""
-    return (arr[..., :3] @ np.array([0.299, 0.587, 0.114], dtype=np.float32)).astype(np.float32)
+    """BT.601 luma 0.299 R + 0.587 G + 0.114 B of an (H, W, 3) array, float32."""
+    return rgb_to_y(arr, matlab=False).astype(np.float32)
 
 
 def check_array_image(arr: np.ndarray, name: str = "image") -> np.ndarray:
