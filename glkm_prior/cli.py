@@ -28,6 +28,11 @@ def _kernel_size_arg(text: str):
         raise argparse.ArgumentTypeError(f"kernel size must be 'auto' or an integer, got {text!r}") from None
 
 
+def _add_weights_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--weights", default=None, help="prior or bundle folder, or Hub repo id (default: the bundled weights/)")
+    parser.add_argument("--revision", default=None, help="Hub revision (commit hash) when --weights is a repo id")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="glkm",
@@ -54,8 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--kernel-size", type=_kernel_size_arg, default="auto", help=f"kernel side in px, or auto (= {AUTO_KERNEL_SIZE})")
     d.add_argument("--iters", type=int, default=None, help="iterations of iterative methods (default: the method's own)")
     d.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    d.add_argument("--weights", default=None, help="prior folder or Hub repo id (default: the bundled weights/)")
-    d.add_argument("--revision", default=None, help="Hub revision (commit hash) when --weights is a repo id")
+    _add_weights_options(d)
     d.add_argument("--preset", choices=("default", "paper"), default=None,
                    help="settings of iterative methods (dip, vdip-*): paper = the authors' iterations, learning rates and "
                    "schedules; default = the method's own (for dip and vdip-* the same as paper)")
@@ -155,7 +159,7 @@ def _eval_prior_parser() -> argparse.ArgumentParser:
         prog="glkm eval prior",
         description="Generator coverage, initializer accuracy and init sensitivity of a prior. "
         "Prints markdown tables (the model card's figures) and writes a JSON report.")
-    pr.add_argument("--weights", default=None, help="prior or bundle folder, or Hub repo id (default: bundled weights/)")
+    _add_weights_options(pr)
     pr.add_argument("--kernel-size", type=int, default=None, help="pick the bundle member for this kernel size")
     pr.add_argument("--family", default=None, help="kernel family of the held-out kernels (default: levin for 31, lai for 75)")
     pr.add_argument("--levin", default=None, help="Levin benchmark folder (e.g. ../shared/data/levin)")
@@ -190,8 +194,7 @@ def _eval_dataset_parser() -> argparse.ArgumentParser:
     d.add_argument("--iters", default=None, help="iterations of iterative methods (default: the method's own)")
     d.add_argument("--limit", default=None, help="only the first n images of the dataset")
     d.add_argument("--out", default=None, help="output folder (default: eval_runs/<dataset>_<method>_<branch>)")
-    d.add_argument("--weights", default=None, help="prior folder or Hub repo id (default: the bundled weights/)")
-    d.add_argument("--revision", default=None, help="Hub revision (commit hash) when --weights is a repo id")
+    _add_weights_options(d)
     d.add_argument("--grid-rows", default="16", help="images shown in grid.png (default 16)")
     d.add_argument("--trace-every", default="1", help="record every n-th convergence callback (default 1)")
     d.add_argument("--true-kernel-orientation", choices=("stored", "auto"), default="auto",
@@ -334,7 +337,7 @@ def cmd_eval_prior(args) -> int:
     from .evaluate_prior import evaluate_prior, format_report
     from .prior import KernelPrior
 
-    prior = KernelPrior.from_pretrained(args.weights, kernel_size=args.kernel_size)
+    prior = KernelPrior.from_pretrained(args.weights, kernel_size=args.kernel_size, revision=args.revision)
     family = args.family or ("levin" if prior.size <= 31 else "lai")
     report = evaluate_prior(prior, family=family, levin_root=args.levin, test_folder=args.test_images,
                             n_coverage=args.coverage_kernels, n_synthetic=args.synthetic,

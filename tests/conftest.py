@@ -29,3 +29,13 @@ def shared_path(*parts) -> Path:
     if not path.exists():
         pytest.skip(f"{path} not available (../shared is only on development machines)")
     return path
+
+
+def plugin_manager(**plugins):
+    """A plugin manager without entry points, with the given modules registered by name."""
+    from glkm_prior.plugins import make_plugin_manager
+
+    manager = make_plugin_manager(load_entrypoints=False)
+    for name, module in plugins.items():
+        manager.register(module, name=name)
+    return manager

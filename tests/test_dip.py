@@ -15,10 +15,12 @@ from glkm_prior import blur, hookimpl
 from glkm_prior.branch import KernelBranch
 from glkm_prior.cli import main
 from glkm_prior.imageio import write_image
-from glkm_prior.plugins import get_method, make_plugin_manager
+from glkm_prior.plugins import get_method
 from glkm_prior.ssim_loss import SSIM, SSIMToReference, gaussian_window_2d, ssim_loss
 
 import glkm_adapters.dip as dip
+from conftest import plugin_manager
+
 import glkm_adapters.glkm_branch as glkm_branch
 import glkm_adapters.native_branch as native_branch
 from glkm_adapters.selfdeblur_dropin import GLKMKernelNet
@@ -28,11 +30,7 @@ K = 9
 
 @pytest.fixture(scope="module")
 def pm():
-    manager = make_plugin_manager(load_entrypoints=False)
-    manager.register(glkm_branch, name="glkm")
-    manager.register(native_branch, name="native")
-    manager.register(dip, name="dip")
-    return manager
+    return plugin_manager(glkm=glkm_branch, native=native_branch, dip=dip)
 
 
 def sharp_scene(size: int, seed: int = 0) -> torch.Tensor:

@@ -4,6 +4,7 @@ import types
 
 import pytest
 import torch
+from conftest import plugin_manager
 
 from glkm_prior import plugins
 from glkm_prior.branch import KernelBranch
@@ -20,12 +21,8 @@ def _builtin_manager():
     import glkm_adapters.native_branch
     import glkm_adapters.nonblind
 
-    pm = make_plugin_manager(load_entrypoints=False)
-    pm.register(glkm_adapters.glkm_branch, name="glkm")
-    pm.register(glkm_adapters.native_branch, name="native")
-    pm.register(glkm_adapters.layouts, name="layouts")
-    pm.register(glkm_adapters.nonblind, name="nonblind")
-    return pm
+    return plugin_manager(glkm=glkm_adapters.glkm_branch, native=glkm_adapters.native_branch,
+                          layouts=glkm_adapters.layouts, nonblind=glkm_adapters.nonblind)
 
 
 def test_register_and_unregister_by_name_without_entry_points():

@@ -8,8 +8,10 @@ import pytest
 import torch
 
 from glkm_prior import blur
-from glkm_prior.plugins import get_method, make_plugin_manager
+from glkm_prior.plugins import get_method
 from glkm_prior.ssim_loss import SSIM
+
+from conftest import plugin_manager
 
 import glkm_adapters.glkm_branch as glkm_branch
 import glkm_adapters.native_branch as native_branch
@@ -20,11 +22,7 @@ K = 7
 
 @pytest.fixture(scope="module")
 def pm():
-    manager = make_plugin_manager(load_entrypoints=False)
-    manager.register(glkm_branch, name="glkm")
-    manager.register(native_branch, name="native")
-    manager.register(vdip, name="vdip")
-    return manager
+    return plugin_manager(glkm=glkm_branch, native=native_branch, vdip=vdip)
 
 
 @pytest.fixture(scope="module")
