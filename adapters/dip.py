@@ -321,14 +321,17 @@ class DeepPriorLoop:
             if weights is not None:
                 opts.setdefault("weights", weights)
             opts.setdefault("seed", self.seed)
+            if init_latent is not None:
+                opts["init_latent"] = init_latent
             self.branch = make_kernel_branch(kernel_branch, self.y, self.K, pm=pm, **opts)
             self.branch_name = str(kernel_branch)
         if init_latent is not None:
             w = getattr(self.branch, "w", None)
             if not isinstance(w, torch.Tensor):
                 raise InvalidInputError(f"init_latent needs a kernel branch with a latent w (glkm), not {self.branch_name!r}")
-            with torch.no_grad():
-                w.copy_(init_latent.detach().reshape(w.shape))
+            if isinstance(kernel_branch, torch.nn.Module):  # a ready-made branch: set its latent here
+                with torch.no_grad():
+                    w.copy_(init_latent.detach().reshape(w.shape))
         self.lr_kernel = float(config.lr_kernel if config.lr_kernel is not None else self.branch.default_lr)
         self.optimizer = torch.optim.Adam(
             [{"params": list(self.net.parameters())}, {"params": list(self.branch.parameters()), "lr": self.lr_kernel}],

@@ -6,6 +6,7 @@ import torch
 import torch.nn as nn
 
 from glkm_prior.branch import KernelBranch, check_blurry
+from glkm_prior.errors import InvalidInputError, KernelSizeError
 from glkm_prior.plugins import hookimpl
 from glkm_prior.prior import KernelPrior
 
@@ -30,12 +31,23 @@ class GLKMKernelBranch(KernelBranch):
         return super()._apply(fn, recurse)
 
 
-def make_glkm_branch(blurry, kernel_size, *, prior=None, weights=None, init="initializer", seed=None, **_):
-    """Factory: ``init`` is 'initializer' (E(y), the GLKM default) or 'random' (z ~ N(0, I))."""
+def make_glkm_branch(blurry, kernel_size, *, prior=None, weights=None, init="initializer", seed=None,
+                     init_latent=None, **_):
+    """Factory: ``init`` is 'initializer' (E(y), the GLKM default) or 'random' (z ~ N(0, I));
+    an explicit ``init_latent`` w (e.g. ``prior.invert(kernel)``) overrides both."""
     check_blurry(blurry)
     if prior is None:
         prior = KernelPrior.from_pretrained(weights, kernel_size=kernel_size)
-    if init == "initializer":
+    if kernel_size > prior.size:
+        raise KernelSizeError(f"the GLKM prior's canvas is {prior.size} px, too small for {kernel_size} px kernels: load a "
+                              f"prior with a larger canvas, or use the 'fast' method (it estimates large kernels at a "
+                              f"reduced scale)")
+    if init_latent is not None:
+        expected = (1, *prior.generator.latent_shape)
+        if tuple(init_latent.shape) != expected:
+            raise InvalidInputError(f"init_latent must have shape {expected}, got {tuple(init_latent.shape)}")
+        w = init_latent.detach().to(prior._device(), torch.float32)
+    elif init == "initializer":
         w = prior.initial_latent(blurry[:1])
     elif init == "random":
         w = prior.random_latent(1, seed=seed)

@@ -15,7 +15,7 @@ import torch
 from . import __version__
 from .errors import GLKMError, InvalidInputError, WeightsError
 
-DEFAULT_METHOD = "initializer"
+DEFAULT_METHOD = "fast"
 AUTO_KERNEL_SIZE = 31
 
 
@@ -441,13 +441,17 @@ def load_prior(weights, kernel_size: int, revision=None, warn=print):
     """The trained prior; if none is bundled yet, an untrained one with a loud warning."""
     from .prior import KernelPrior
 
-    try:
-        return KernelPrior.from_pretrained(weights, kernel_size=kernel_size, revision=revision)
+    try:  # a kernel larger than every canvas gets the largest prior; methods check .size
+        return KernelPrior.from_pretrained(weights, kernel_size=kernel_size, revision=revision, largest_if_too_small=True)
     except WeightsError as exc:
         if weights is not None or "no trained prior" not in str(exc):
             raise
         warn(f"glkm: warning: {exc}; running with an UNTRAINED (random) prior: the kernel estimate is meaningless")
         return KernelPrior.untrained(max(kernel_size, 31))
+
+
+def _json_scalar(v) -> bool:
+    return isinstance(v, (int, float, str, bool, type(None)))
 
 
 def output_paths(input_path: Path, output: str | None) -> dict[str, Path]:
@@ -531,7 +535,8 @@ def cmd_deblur(args) -> int:
         "prior": getattr(prior, "source", None),
         "image_shape": list(array.shape),
         "seconds": round(seconds, 3),
-        "info": {k: v for k, v in result.get("info", {}).items() if isinstance(v, (int, float, str, bool, type(None)))},
+        "info": {k: v for k, v in result.get("info", {}).items() if _json_scalar(v)
+                 or (isinstance(v, (list, tuple)) and all(_json_scalar(e) for e in v))},
         "notes": notes,
     }
     atomic_write(paths["json"], lambda fh: fh.write((json.dumps(report, indent=2) + "\n").encode()), "report")

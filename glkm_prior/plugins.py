@@ -30,6 +30,7 @@ BUILTIN_PLUGINS = {
     "nonblind": "glkm_adapters.nonblind",
     "dip": "glkm_adapters.dip",
     "vdip": "glkm_adapters.vdip",
+    "fast": "glkm_adapters.fast",
 }
 
 _manager: pluggy.PluginManager | None = None

@@ -97,16 +97,24 @@ class KernelPrior(nn.Module):
         revision: str | None = None,
         local_files_only: bool | None = None,
         cache_dir: str | os.PathLike | None = None,
+        largest_if_too_small: bool = False,
     ) -> "KernelPrior":
         """Load a prior folder, or choose one from a bundle by ``kernel_size``.
 
         ``source``: a local folder, a Hub repo id ``owner/name`` (pin ``revision`` to a commit),
-        or None for the project's bundled ``weights/``.
+        or None for the project's bundled ``weights/``. When no canvas holds ``kernel_size``,
+        :class:`KernelSizeError` is raised, or with ``largest_if_too_small`` the largest prior is
+        returned (for methods that estimate large kernels at a reduced scale; check ``.size``).
         """
         folder = hub.resolve_source(source, revision, local_files_only, cache_dir)
         if kernel_size is not None:
             check_kernel_size(kernel_size)
-        prior_dir = select_prior_folder(folder, kernel_size)
+        try:
+            prior_dir = select_prior_folder(folder, kernel_size)
+        except KernelSizeError:
+            if not largest_if_too_small:
+                raise
+            prior_dir = select_prior_folder(folder, None, largest=True)
         generator = hub.load_component(prior_dir / "generator", "KernelGenerator")
         init_dir = prior_dir / "initializer"
         initializer = hub.load_component(init_dir, "KernelInitializer") if init_dir.exists() else None
@@ -229,9 +237,10 @@ def _is_prior_folder(folder: Path) -> bool:
     return (folder / "generator" / hub.CONFIG_NAME).is_file()
 
 
-def select_prior_folder(folder: Path, kernel_size: int | None) -> Path:
+def select_prior_folder(folder: Path, kernel_size: int | None, largest: bool = False) -> Path:
     """``folder`` itself if it is a prior; otherwise the bundle member with the smallest
-    canvas >= ``kernel_size`` (the smallest canvas if ``kernel_size`` is None)."""
+    canvas >= ``kernel_size`` (if ``kernel_size`` is None: the smallest canvas, or the largest
+    with ``largest=True``)."""
     if _is_prior_folder(folder):
         return folder
     members = []
@@ -243,7 +252,7 @@ def select_prior_folder(folder: Path, kernel_size: int | None) -> Path:
         raise WeightsError(f"no trained prior in {folder}: expected generator/ and initializer/ folders (or a bundle of them)")
     members.sort()
     if kernel_size is None:
-        return members[0][1]
+        return members[-1 if largest else 0][1]
     for size, sub in members:
         if kernel_size <= size:
             return sub

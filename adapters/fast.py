@@ -1,0 +1,202 @@
+"""``fast``: blind deblurring in seconds on a CPU (the default ``glkm deblur`` method).
+
+Kernel estimation alternates a closed-form sharp-edge image step (L0 gradient prior, FFT
+half-quadratic splitting) with a few Adam steps on the kernel branch's parameters (GLKM: the
+latent w of the frozen generator; native: SelfDeblur's MLP) against a quadratic gradient-domain
+data term, coarse to fine over an image pyramid; then one hyper-Laplacian non-blind
+deconvolution of the full image (every colour channel, one kernel). See
+glkm_prior/kernel_estimation.py for the two sub-problems and their conventions.
+
+Scales. The branch produces kernels of ``K_b = min(K, branch capacity)`` px (GLKM: the prior's
+canvas, 31 px for the shipped weights; native: K). The estimation image is the luma of the
+blurry image, cropped to its most textured ``max_side`` window when larger; it is viewed at
+scale ``K_b / K`` (so that the kernel fits the branch) and below, by factors of sqrt(2),
+down to a ``min_kernel`` px kernel; at each level the branch's kernel is resampled to the
+level's size. When ``K > K_b`` the remaining finer levels (up to the full image scale) refine
+the upsampled kernel in pixel space: Adam on free softmax logits, same data term.
+
+Kernel-step objective: ``Q(k) + kernel_l2 ||k||^2``. The L2 term stands in for the variance
+term of a marginal-likelihood (MAP_k) kernel update, which keeps alternating MAP from drifting
+towards compact "no-blur" kernels.
+"""
+
+from __future__ import annotations
+
+import time
+
+import torch
+import torch.nn.functional as F
+
+from glkm_prior.branch import check_blurry
+from glkm_prior.errors import InvalidInputError
+from glkm_prior.kernel_estimation import KernelDataTerm, clean_kernel, l0_image_step, odd, resize_image, resize_kernel
+from glkm_prior.plugins import hookimpl, make_kernel_branch, project_kernel
+from glkm_prior.prior import to_luma
+
+from .nonblind import nonblind as nonblind_deconv
+
+DEFAULTS = {
+    "iters": 4,             # image/kernel alternations per pyramid level
+    "kernel_steps": 50,     # Adam steps on the branch per alternation
+    "lam_image": 8e-3,      # L0 weight of the sharp-edge image step, decayed per alternation
+    "lam_decay": 0.9,
+    "lam_min": 3e-4,
+    "min_kernel": 5,        # kernel size at the coarsest level
+    "max_side": 800,        # estimation crop (px of the full image)
+    "pixel_lr": 1e-2,       # Adam rate of pixel-space kernel logits (levels finer than the branch)
+    "kernel_threshold": 0.05,
+    "kernel_l2": 0.02,      # ||k||^2 weight: counters the pull towards compact (no-blur) kernels
+}
+KERNEL_LR = {"glkm": 1e-2, "native": 1e-2}  # Adam learning rates of the branch in this loop
+
+
+def informative_crop(y: torch.Tensor, max_side: int) -> tuple[int, int, int, int]:
+    """(top, left, height, width) of the ``max_side`` window with the most gradient energy."""
+    H, W = y.shape[-2:]
+    h, w = min(H, max_side), min(W, max_side)
+    if (h, w) == (H, W):
+        return 0, 0, H, W
+    gx = F.pad((y[..., :, 1:] - y[..., :, :-1]).abs(), (0, 1))
+    gy = F.pad((y[..., 1:, :] - y[..., :-1, :]).abs(), (0, 0, 0, 1))
+    energy = F.avg_pool2d(gx + gy, (h, w), stride=max(1, min(h, w) // 8))
+    idx = int(energy.flatten().argmax())
+    stride = max(1, min(h, w) // 8)
+    top, left = (idx // energy.shape[-1]) * stride, (idx % energy.shape[-1]) * stride
+    return top, left, h, w
+
+
+def _pyramid(kernel_size: int, branch_size: int, min_kernel: int) -> list[tuple[float, int, bool]]:
+    """Levels coarse to fine as (image scale, kernel size, uses the branch)."""
+    base = branch_size / kernel_size
+    levels = []
+    n = 1  # the branch's own size always runs
+    while branch_size * 0.5 ** (n / 2) >= min_kernel and n < 12:
+        n += 1
+    for i in reversed(range(n)):
+        levels.append((base * 0.5 ** (i / 2), odd(branch_size * 0.5 ** (i / 2)), True))
+    scale = base
+    while scale < 1.0:
+        scale = min(1.0, scale * 2 ** 0.5)
+        levels.append((scale, kernel_size if scale == 1.0 else odd(kernel_size * scale), False))
+    return levels
+
+
+def run_fast(blurry, *, kernel_size, kernel_branch="glkm", seed=0, iters=None, progress=False, pm=None,
+             prior=None, kernel_lr=None, nonblind=None, callback=None, **options):
+    """Estimate the kernel and deblur. ``options`` override :data:`DEFAULTS` (unknown keys raise);
+    ``nonblind`` overrides :data:`glkm_adapters.nonblind.NONBLIND`; ``kernel_lr`` the branch's Adam rate;
+    ``callback(step, image, kernel)`` is called once, with the result."""
+    start = time.perf_counter()
+    check_blurry(blurry)
+    K = int(kernel_size)
+    branch_opts = {k: options.pop(k) for k in ("weights", "init", "init_latent") if k in options}
+    unknown = set(options) - set(DEFAULTS)
+    if unknown:
+        raise InvalidInputError(f"unknown option(s) of method 'fast': {', '.join(sorted(unknown))}")
+    cfg = {**DEFAULTS, **options}
+    if iters is not None:
+        cfg["iters"] = int(iters)
+    if cfg["iters"] < 0:
+        raise InvalidInputError(f"iters must be >= 0, got {cfg['iters']}")
+    blurry = blurry.float()
+    y_full = to_luma(blurry)
+    if min(y_full.shape[-2:]) < 2 * K:
+        raise InvalidInputError(f"image {tuple(y_full.shape[-2:])} is too small for a {K} px kernel (need >= {2 * K} px per side)")
+    top, left, h, w = informative_crop(y_full, cfg["max_side"])
+    y = y_full[..., top: top + h, left: left + w]
+
+    capacity = prior.size if (kernel_branch == "glkm" and prior is not None) else K
+    K_b = min(K, capacity)
+    levels = _pyramid(K, K_b, cfg["min_kernel"])
+    y_branch = resize_image(y, K_b / K)
+    branch = make_kernel_branch(kernel_branch, y_branch, K_b, pm=pm, seed=seed, prior=prior, **branch_opts)
+    lr = kernel_lr if kernel_lr is not None else KERNEL_LR.get(kernel_branch, branch.default_lr)
+    branch_params = list(branch.parameters())
+    t_init = time.perf_counter() - start
+
+    lam = cfg["lam_image"]
+    kernel = None
+    step = 0
+    trace = []
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(levels) * cfg["iters"], desc="fast kernel estimation", leave=False)
+
+    def alternate(y_l, size, kernel_of, params, lr, project=False):
+        """``iters`` alternations: closed-form image step, then Adam on ``params``."""
+        nonlocal lam, step
+        opt = torch.optim.Adam(params, lr=lr)
+        for _ in range(cfg["iters"]):
+            with torch.no_grad():
+                current = clean_kernel(kernel_of(), cfg["kernel_threshold"])
+            x = l0_image_step(y_l, current, lam)
+            m = size  # the periodic image step is unreliable near the frame: no data term there
+            if min(y_l.shape[-2:]) > 4 * size:
+                term = KernelDataTerm(x[..., m:-m, m:-m], y_l[..., m:-m, m:-m], size)
+            else:
+                term = KernelDataTerm(x, y_l, size)
+            for _ in range(cfg["kernel_steps"]):
+                opt.zero_grad(set_to_none=True)
+                k = kernel_of()
+                loss = term(k) + cfg["kernel_l2"] * k.square().sum()
+                loss.backward()
+                opt.step()
+                step += 1
+                if project:
+                    project_kernel(branch, step, pm=pm)
+            trace.append({"kernel_size": size, "data_term": float(loss.detach())})
+            lam = max(lam * cfg["lam_decay"], cfg["lam_min"])
+            if bar is not None:
+                bar.update(1)
+        with torch.no_grad():
+            return kernel_of().detach()
+
+    for scale, size, uses_branch in levels:
+        y_l = resize_image(y, scale)
+        if min(y_l.shape[-2:]) < 2 * size:
+            continue
+        if uses_branch:
+            def branch_kernel(size=size):
+                return resize_kernel(branch(), size)
+
+            kernel = alternate(y_l, size, branch_kernel, branch_params, lr, project=True)
+        else:  # pixel space: softmax over free logits, started at the upsampled kernel
+            if kernel is None:  # every branch level was too small for its image
+                with torch.no_grad():
+                    kernel = branch()
+            logits = torch.nn.Parameter(resize_kernel(kernel, size).clamp_min(1e-6).log())
+
+            def pixel_kernel(logits=logits):
+                return torch.softmax(logits.flatten(), 0).reshape(logits.shape)
+
+            kernel = alternate(y_l, size, pixel_kernel, [logits], cfg["pixel_lr"])
+    if bar is not None:
+        bar.close()
+    if kernel is None or kernel.shape[-1] != K:  # no level ran at full size (iters=0 or tiny image)
+        with torch.no_grad():
+            kernel = resize_kernel(branch() if kernel is None else kernel, K)
+    kernel = clean_kernel(kernel.detach(), cfg["kernel_threshold"])
+    t_kernel = time.perf_counter() - start
+
+    image = nonblind_deconv(blurry, kernel, **(nonblind or {}))
+    if callback is not None:
+        with torch.no_grad():
+            callback(step, image, kernel)
+    return {
+        "image": image,
+        "kernel": kernel,
+        "info": {
+            "seconds_init": t_init, "seconds_kernel": t_kernel, "seconds_total": time.perf_counter() - start,
+            "iters": cfg["iters"], "kernel_steps": step, "levels": len(levels), "branch_kernel_size": K_b,
+            "estimation_crop": [top, left, h, w], "final_data_term": trace[-1]["data_term"] if trace else None,
+            "trace": trace,
+        },
+    }
+
+
+@hookimpl
+def glkm_methods(register):
+    register("fast", run_fast, "coarse-to-fine kernel estimation (L0 image step in closed form + kernel-branch steps) "
+                               "+ hyper-Laplacian deconvolution; seconds per image on a CPU")
