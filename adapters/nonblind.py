@@ -5,6 +5,7 @@
   measures how good the initializer is on its own.
 * ``true-kernel`` -- the same non-blind step with a given kernel (``true_kernel=``): the
   upper bound of any blind method using this deconvolution.
+* ``identity`` -- no deblurring at all (the blurry input): the baseline row of a table.
 """
 
 from __future__ import annotations
@@ -58,7 +59,15 @@ def run_true_kernel(blurry, *, kernel_size=None, true_kernel=None, lam=None, **_
     return {"image": image, "kernel": kernel, "info": {"seconds_total": time.perf_counter() - start, "iters": 0}}
 
 
+def run_identity(blurry, *, kernel_size, **_):
+    """The blurry input itself, with a delta kernel: the baseline row of every table."""
+    from glkm_prior.physics import delta_kernel
+
+    return {"image": blurry.clone(), "kernel": delta_kernel(int(kernel_size)), "info": {"iters": 0}}
+
+
 @hookimpl
 def glkm_methods(register):
     register("initializer", run_initializer, "kernel from the branch's initial state (GLKM: G(E(y))) + hyper-Laplacian deconvolution")
+    register("identity", run_identity, "no deblurring: the blurry input (baseline)")
     register("true-kernel", run_true_kernel, "hyper-Laplacian deconvolution with the ground-truth kernel (upper bound)")

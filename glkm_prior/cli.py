@@ -468,6 +468,7 @@ def output_paths(input_path: Path, output: str | None) -> dict[str, Path]:
 def cmd_deblur(args) -> int:
     from . import imageio, plugins
     from .atomic import atomic_write
+    from .bench import peak_rss_mb
 
     input_path = Path(args.input)
     paths = output_paths(input_path, args.output)
@@ -535,6 +536,7 @@ def cmd_deblur(args) -> int:
         "prior": getattr(prior, "source", None),
         "image_shape": list(array.shape),
         "seconds": round(seconds, 3),
+        "peak_rss_mb": peak_rss_mb(),
         "info": {k: v for k, v in result.get("info", {}).items() if _json_scalar(v)
                  or (isinstance(v, (list, tuple)) and all(_json_scalar(e) for e in v))},
         "notes": notes,

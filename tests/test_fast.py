@@ -135,3 +135,11 @@ def test_cli_runs_colour_and_large_images(tmp_path, tiny_prior):
         report = json.loads(out.with_suffix(".json").read_text())
         assert report["method"] == "fast" and report["info"]["iters"] == 1
     assert report["info"]["estimation_crop"][2:] == [800, 800]  # the large image: kernel from a crop
+
+
+def test_identity_baseline_returns_the_input_and_a_delta_kernel():
+    y = torch.rand(1, 3, 20, 30)
+    out = nonblind.run_identity(y, kernel_size=7)
+    assert torch.equal(out["image"], y)
+    _check_kernel(out["kernel"], 7)
+    assert float(out["kernel"][0, 0, 3, 3]) == 1.0
