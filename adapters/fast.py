@@ -31,7 +31,7 @@ from glkm_prior.branch import check_blurry
 from glkm_prior.errors import InvalidInputError
 from glkm_prior.kernel_estimation import KernelDataTerm, clean_kernel, l0_image_step, odd, resize_image, resize_kernel
 from glkm_prior.plugins import hookimpl, make_kernel_branch, project_kernel
-from glkm_prior.prior import to_luma
+from glkm_prior.prior import KernelPrior, to_luma
 
 from .nonblind import nonblind as nonblind_deconv
 
@@ -105,7 +105,9 @@ def run_fast(blurry, *, kernel_size, kernel_branch="glkm", seed=0, iters=None, p
     top, left, h, w = informative_crop(y_full, cfg["max_side"])
     y = y_full[..., top: top + h, left: left + w]
 
-    capacity = prior.size if (kernel_branch == "glkm" and prior is not None) else K
+    if kernel_branch == "glkm" and prior is None:  # as the CLI: the largest prior if none holds K
+        prior = KernelPrior.from_pretrained(branch_opts.get("weights"), kernel_size=K, largest_if_too_small=True)
+    capacity = prior.size if kernel_branch == "glkm" else K
     K_b = min(K, capacity)
     levels = _pyramid(K, K_b, cfg["min_kernel"])
     y_branch = resize_image(y, K_b / K)
