@@ -36,7 +36,8 @@ from glkm_prior.prior import KernelPrior, to_luma
 from .nonblind import nonblind as nonblind_deconv
 
 DEFAULTS = {
-    "iters": 4,             # image/kernel alternations per pyramid level
+    "iters": 4,             # image/kernel alternations per pyramid level (`--iters 6`: Levin 29.6 -> 30.0
+                            # dB but Lai-sized 25.4 -> 24.3 dB)
     "kernel_steps": 50,     # Adam steps on the branch per alternation
     "lam_image": 8e-3,      # L0 weight of the sharp-edge image step, decayed per alternation
     "lam_decay": 0.9,
