@@ -60,9 +60,9 @@ def informative_crop(y: torch.Tensor, max_side: int) -> tuple[int, int, int, int
         return 0, 0, H, W
     gx = F.pad((y[..., :, 1:] - y[..., :, :-1]).abs(), (0, 1))
     gy = F.pad((y[..., 1:, :] - y[..., :-1, :]).abs(), (0, 0, 0, 1))
-    energy = F.avg_pool2d(gx + gy, (h, w), stride=max(1, min(h, w) // 8))
-    idx = int(energy.flatten().argmax())
     stride = max(1, min(h, w) // 8)
+    energy = F.avg_pool2d(gx + gy, (h, w), stride=stride)
+    idx = int(energy.flatten().argmax())
     top, left = (idx // energy.shape[-1]) * stride, (idx % energy.shape[-1]) * stride
     return top, left, h, w
 
@@ -100,6 +100,8 @@ def run_fast(blurry, *, kernel_size, kernel_branch="glkm", seed=0, iters=None, p
         cfg["iters"] = int(iters)
     if cfg["iters"] < 0:
         raise InvalidInputError(f"iters must be >= 0, got {cfg['iters']}")
+    if cfg["kernel_steps"] < 1:
+        raise InvalidInputError(f"kernel_steps must be >= 1, got {cfg['kernel_steps']}")
     blurry = blurry.float()
     y_full = to_luma(blurry)
     if min(y_full.shape[-2:]) < 2 * K:

@@ -28,11 +28,12 @@ LARGE_PIXELS = 2_000_000
 
 
 def nonblind(blurry: torch.Tensor, kernel: torch.Tensor, **overrides) -> torch.Tensor:
-    """Deconvolve every channel of ``blurry`` (1, C, H, W) with the one ``kernel`` (1, 1, K, K)."""
+    """Deconvolve every channel of ``blurry`` (1, C, H, W) with the one ``kernel`` (1, 1, K, K);
+    ``overrides`` replace :data:`NONBLIND` entries (None keeps the default)."""
     settings = dict(NONBLIND)
     if blurry.shape[-2] * blurry.shape[-1] > LARGE_PIXELS:
         settings["iters_per_beta"] = 2
-    settings.update(overrides)
+    settings.update({k: v for k, v in overrides.items() if v is not None})
     return hyper_laplacian_deconv(blurry, kernel.detach(), **settings)
 
 
@@ -42,7 +43,7 @@ def run_initializer(blurry, *, kernel_size, kernel_branch="glkm", seed=0, lam=No
     with torch.no_grad():
         kernel = branch()
     t_kernel = time.perf_counter() - start
-    image = nonblind(blurry, kernel, **({} if lam is None else {"lam": lam}))
+    image = nonblind(blurry, kernel, lam=lam)
     return {
         "image": image,
         "kernel": kernel.detach(),
@@ -55,7 +56,7 @@ def run_true_kernel(blurry, *, kernel_size=None, true_kernel=None, lam=None, **_
         raise InvalidInputError("method 'true-kernel' needs the ground-truth kernel (true_kernel=...)")
     start = time.perf_counter()
     kernel = true_kernel.reshape(1, 1, *true_kernel.shape[-2:]).float()
-    image = nonblind(blurry, kernel, **({} if lam is None else {"lam": lam}))
+    image = nonblind(blurry, kernel, lam=lam)
     return {"image": image, "kernel": kernel, "info": {"seconds_total": time.perf_counter() - start, "iters": 0}}
 
 

@@ -34,7 +34,7 @@ import torch.nn.functional as F
 
 from .deconv import _grad, _grad_adjoint, _grad_otf_energy, _pad_for_boundary
 from .errors import InvalidInputError
-from .physics import fast_fft_size, kernel_otf
+from .physics import blur, fast_fft_size, kernel_otf
 
 
 def _check_pair(y: torch.Tensor, k: torch.Tensor) -> None:
@@ -91,16 +91,6 @@ def _diffs(img: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return img[..., :, 1:] - img[..., :, :-1], img[..., 1:, :] - img[..., :-1, :]
 
 
-def _valid_xcorr(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-    """``out[s] = sum_u t[u] x[u + s]`` for ``0 <= s <= x.shape - t.shape`` (FFT; no wrap)."""
-    Hx, Wx = x.shape[-2:]
-    Ht, Wt = t.shape[-2:]
-    shape = (fast_fft_size(Hx), fast_fft_size(Wx))
-    X = torch.fft.rfft2(x, s=shape)
-    T = torch.fft.rfft2(t, s=shape)
-    return torch.fft.irfft2(X * T.conj(), s=shape)[..., : Hx - Ht + 1, : Wx - Wt + 1]
-
-
 class KernelDataTerm:
     """Gradient-domain kernel data term ``Q(k)`` for a fixed ``x_full`` and ``y`` (module doc).
 
@@ -121,7 +111,7 @@ class KernelDataTerm:
         energy = 0.0
         for xd, yd in zip(_diffs(self.x_full[0, 0]), _diffs(self.y[0, 0])):
             xd, yd = xd.double(), yd.double()
-            b += _valid_xcorr(xd, yd)
+            b += blur(xd[None, None], yd[None, None], "valid", method="fft")[0, 0]  # exact
             energy += float(yd.square().sum())
             # R(s) = sum_{u in window} xd[u] xd[u + s], window = frame shifted by the kernel centre
             window = torch.zeros_like(xd)
@@ -136,6 +126,11 @@ class KernelDataTerm:
         lags = torch.arange(-(K - 1), K).remainder(self.M)
         grid[lags[:, None], lags[None, :]] = R
         self.R_hat = torch.fft.rfft2(grid).real.float() / self.energy  # real: R is symmetric
+        # Parseval on the half spectrum: every column but the first (and the Nyquist one) stands for two
+        self.weights = torch.full((self.M // 2 + 1,), 2.0)
+        self.weights[0] = 1.0
+        if self.M % 2 == 0:
+            self.weights[-1] = 1.0
         self.b = (b / self.energy).float()[None, None]
 
     def __call__(self, k: torch.Tensor, exact: bool = False) -> torch.Tensor:
@@ -147,13 +142,7 @@ class KernelDataTerm:
                 total = total + (F.conv2d(xd, k) - yd).square().sum()
             return total / self.energy
         spec = torch.fft.rfft2(k[0, 0], s=(self.M, self.M))
-        quad = (spec.real.square() + spec.imag.square()) * self.R_hat
-        # sum over the full (M, M) grid from the half spectrum (Parseval): double the inner columns
-        weights = torch.full((self.M // 2 + 1,), 2.0)
-        weights[0] = 1.0
-        if self.M % 2 == 0:
-            weights[-1] = 1.0
-        quad = (quad * weights).sum() / (self.M * self.M)
+        quad = ((spec.real.square() + spec.imag.square()) * self.R_hat * self.weights).sum() / (self.M * self.M)
         return quad - 2.0 * (self.b * k).sum() + 1.0
 
 
