@@ -132,6 +132,7 @@ from typing import Callable, List, Optional, Tuple, Union
 import torch
 
 from .errors import InvalidInputError, KernelSizeError
+from .physics import fast_fft_size
 
 __all__ = ["wiener_deconv", "hyper_laplacian_deconv", "edgetaper"]
 
@@ -150,24 +151,6 @@ TileArg = Union[int, str, None]
 # --------------------------------------------------------------------------------------------
 # FFT helpers (private; the blur forward model of physics.py is deliberately not used here)
 # --------------------------------------------------------------------------------------------
-
-
-def _next_fast_len(n: int) -> int:
-    """Smallest integer ``>= n`` whose only prime factors are 2, 3 and 5."""
-    n = max(int(n), 1)
-    best = None
-    p5 = 1
-    while p5 < 2 * n:
-        p35 = p5
-        while p35 < 2 * n:
-            m = p35
-            while m < n:
-                m *= 2
-            if best is None or m < best:
-                best = m
-            p35 *= 3
-        p5 *= 5
-    return int(best)
 
 
 def _psf2otf(k: torch.Tensor, shape: Tuple[int, int]) -> torch.Tensor:
@@ -369,8 +352,8 @@ def _pad_for_boundary(img: torch.Tensor, k: torch.Tensor) -> Tuple[torch.Tensor,
     """
     H, W = img.shape[-2:]
     Kh, Kw = k.shape[-2:]
-    Hp = _next_fast_len(H + 2 * Kh)
-    Wp = _next_fast_len(W + 2 * Kw)
+    Hp = fast_fft_size(H + 2 * Kh)
+    Wp = fast_fft_size(W + 2 * Kw)
     top = (Hp - H) // 2
     left = (Wp - W) // 2
     ih = _reflect_index(H, top, Hp - H - top, device=img.device)
