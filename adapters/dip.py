@@ -414,7 +414,7 @@ class DeepPriorLoop:
         loop_seconds = time.perf_counter() - t_loop
         out, kernel = self.final(last_out, last_k)
         image = self.output_image(out)
-        kernel = kernel.detach().float().reshape(1, 1, self.K, self.K).clone()
+        kernel = kernel.detach().float().reshape(-1, 1, self.K, self.K).clone()  # (1 or cells, 1, K, K)
         loss_list = [float(v) for v in losses.tolist()]
         info = {
             "iters": iters,
@@ -455,16 +455,20 @@ class SelfDeblur(DeepPriorLoop):
         torch.add(self.input_saved, self.noise, alpha=self.cfg.reg_noise_std, out=self.net_input)
         out_x = self.net(self.net_input)
         k = self.kernel()
-        out_y = blur(out_x, k, "valid")
+        out_y = self.forward_model(out_x, k)
         if step < self.mse_steps:
             loss = F.mse_loss(out_y, self.y)
         else:
             loss = self.ssim.loss(out_y)
         return loss, out_x, k
 
+    def forward_model(self, out_x: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+        """The blur the loop fits: 'valid' cross-correlation (the SVOLA adapter overrides it)."""
+        return blur(out_x, k, "valid")
+
     def data_loss(self, out_x: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
         """MSE between the re-blurred estimate and the blurry image (for monitoring)."""
-        return F.mse_loss(blur(out_x, k, "valid"), self.y)
+        return F.mse_loss(self.forward_model(out_x, k), self.y)
 
     def extra_info(self) -> dict:
         return {"mse_steps": self.mse_steps, "reg_noise_std": self.cfg.reg_noise_std}

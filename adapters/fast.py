@@ -29,7 +29,8 @@ import torch.nn.functional as F
 
 from glkm_prior.branch import check_blurry
 from glkm_prior.errors import InvalidInputError
-from glkm_prior.kernel_estimation import KernelDataTerm, clean_kernel, l0_image_step, odd, resize_image, resize_kernel
+from glkm_prior.kernel_estimation import (KernelDataTerm, StackedDataTerms, clean_kernel, l0_image_step, odd, resize_image,
+                                          resize_kernel)
 from glkm_prior.plugins import hookimpl, make_kernel_branch, project_kernel
 from glkm_prior.prior import KernelPrior, to_luma
 
@@ -83,15 +84,97 @@ def _pyramid(kernel_size: int, branch_size: int, min_kernel: int) -> list[tuple[
     return levels
 
 
-def run_fast(blurry, *, kernel_size, kernel_branch="glkm", seed=0, iters=None, progress=False, pm=None,
-             prior=None, kernel_lr=None, nonblind=None, callback=None, **options):
-    """Estimate the kernel and deblur. ``options`` override :data:`DEFAULTS` (unknown keys raise);
-    ``nonblind`` overrides :data:`glkm_adapters.nonblind.NONBLIND`; ``kernel_lr`` the branch's Adam rate;
-    ``callback(step, image, kernel)`` is called once, with the result."""
-    start = time.perf_counter()
-    check_blurry(blurry)
+def estimate_kernels(ys, kernel_size, branch, branch_size, cfg, *, lr, pm=None, project=None, progress=False,
+                     desc="fast kernel estimation", finest_levels=None, penalty=None):
+    """Coarse-to-fine kernel estimation of N images at once, each with its own kernel.
+
+    ``ys``: N luma images (1, 1, h_n, w_n); ``branch()`` -> (N, 1, branch_size, branch_size), its
+    ``parameters()`` are optimised (the N problems are independent: their losses add up and
+    Adam is element-wise); ``project(step)`` runs after every Adam step (default: the
+    ``glkm_project_kernel`` hook on ``branch``); ``finest_levels`` runs only that many of the
+    finest pyramid levels (a refinement of a kernel that is already close); ``penalty()``, if
+    given, is added to the branch levels' loss (e.g. a pull towards a reference latent). Returns
+    ``(kernels (N, 1, K, K), trace, steps)``.
+    """
     K = int(kernel_size)
-    branch_opts = {k: options.pop(k) for k in ("weights", "init", "init_latent") if k in options}
+    levels = _pyramid(K, branch_size, cfg["min_kernel"])
+    if finest_levels is not None:
+        levels = levels[-int(finest_levels):]
+    if project is None:
+        def project(step):
+            project_kernel(branch, step, pm=pm)
+    params = list(branch.parameters())
+    state = {"lam": cfg["lam_image"], "step": 0}
+    trace = []
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(levels) * cfg["iters"], desc=desc, leave=False)
+
+    def alternate(ys_l, size, kernel_of, params, lr, use_project=False, penalty=None):
+        """``iters`` alternations: closed-form image steps, then Adam on ``params``."""
+        opt = torch.optim.Adam(params, lr=lr)
+        m = size  # the periodic image step is unreliable near the frame: no data term there
+        for _ in range(cfg["iters"]):
+            with torch.no_grad():
+                current = clean_kernel(kernel_of(), cfg["kernel_threshold"])
+            terms = []
+            for n, y_l in enumerate(ys_l):
+                x = l0_image_step(y_l, current[n: n + 1], state["lam"])
+                if min(y_l.shape[-2:]) > 4 * size:
+                    terms.append(KernelDataTerm(x[..., m:-m, m:-m], y_l[..., m:-m, m:-m], size))
+                else:
+                    terms.append(KernelDataTerm(x, y_l, size))
+            term = StackedDataTerms(terms)
+            for _ in range(cfg["kernel_steps"]):
+                opt.zero_grad(set_to_none=True)
+                k = kernel_of()
+                loss = (term(k) + cfg["kernel_l2"] * k.square().sum(dim=(1, 2, 3))).sum()
+                if penalty is not None:
+                    loss = loss + penalty()
+                loss.backward()
+                opt.step()
+                state["step"] += 1
+                if use_project:
+                    project(state["step"])
+            trace.append({"kernel_size": size, "data_term": float(loss.detach()) / len(ys_l)})
+            state["lam"] = max(state["lam"] * cfg["lam_decay"], cfg["lam_min"])
+            if bar is not None:
+                bar.update(1)
+        with torch.no_grad():
+            return kernel_of().detach()
+
+    kernel = None
+    for scale, size, uses_branch in levels:
+        ys_l = [resize_image(y, scale) for y in ys]
+        if min(min(y_l.shape[-2:]) for y_l in ys_l) < 2 * size:
+            continue
+        if uses_branch:
+            def branch_kernel(size=size):
+                return resize_kernel(branch(), size)
+
+            kernel = alternate(ys_l, size, branch_kernel, params, lr, use_project=True, penalty=penalty)
+        else:  # pixel space: softmax over free logits, started at the upsampled kernels
+            if kernel is None:  # every branch level was too small for its image
+                with torch.no_grad():
+                    kernel = branch()
+            logits = torch.nn.Parameter(resize_kernel(kernel, size).clamp_min(1e-6).log())
+
+            def pixel_kernel(logits=logits):
+                return torch.softmax(logits.flatten(1), 1).reshape(logits.shape)
+
+            kernel = alternate(ys_l, size, pixel_kernel, [logits], cfg["pixel_lr"])
+    if bar is not None:
+        bar.close()
+    if kernel is None or kernel.shape[-1] != K:  # no level ran at full size (iters=0 or tiny image)
+        with torch.no_grad():
+            kernel = resize_kernel(branch() if kernel is None else kernel, K)
+    return clean_kernel(kernel.detach(), cfg["kernel_threshold"]), trace, state["step"]
+
+
+def resolve_options(options: dict, iters=None) -> dict:
+    """:data:`DEFAULTS` updated with ``options`` (unknown keys raise) and ``iters``."""
     unknown = set(options) - set(DEFAULTS)
     if unknown:
         raise InvalidInputError(f"unknown option(s) of method 'fast': {', '.join(sorted(unknown))}")
@@ -102,6 +185,21 @@ def run_fast(blurry, *, kernel_size, kernel_branch="glkm", seed=0, iters=None, p
         raise InvalidInputError(f"iters must be >= 0, got {cfg['iters']}")
     if cfg["kernel_steps"] < 1:
         raise InvalidInputError(f"kernel_steps must be >= 1, got {cfg['kernel_steps']}")
+    return cfg
+
+
+def run_fast(blurry, *, kernel_size, kernel_branch="glkm", seed=0, iters=None, progress=False, pm=None,
+             prior=None, kernel_lr=None, nonblind=None, callback=None, deconvolve=True, **options):
+    """Estimate the kernel and deblur. ``options`` override :data:`DEFAULTS` (unknown keys raise);
+    ``nonblind`` overrides :data:`glkm_adapters.nonblind.NONBLIND`; ``kernel_lr`` the branch's Adam rate;
+    ``callback(step, image, kernel)`` is called once, with the result. ``deconvolve=False`` skips
+    the final deconvolution (``image`` is then None). The result also holds the ``branch`` in
+    its final state (e.g. the GLKM latent w, which the SVOLA adapter starts its patches from)."""
+    start = time.perf_counter()
+    check_blurry(blurry)
+    K = int(kernel_size)
+    branch_opts = {k: options.pop(k) for k in ("weights", "init", "init_latent") if k in options}
+    cfg = resolve_options(options, iters)
     blurry = blurry.float()
     y_full = to_luma(blurry)
     if min(y_full.shape[-2:]) < 2 * K:
@@ -113,91 +211,27 @@ def run_fast(blurry, *, kernel_size, kernel_branch="glkm", seed=0, iters=None, p
         prior = KernelPrior.from_pretrained(branch_opts.get("weights"), kernel_size=K, largest_if_too_small=True)
     capacity = prior.size if kernel_branch == "glkm" else K
     K_b = min(K, capacity)
-    levels = _pyramid(K, K_b, cfg["min_kernel"])
     y_branch = resize_image(y, K_b / K)
     branch = make_kernel_branch(kernel_branch, y_branch, K_b, pm=pm, seed=seed, prior=prior, **branch_opts)
     lr = kernel_lr if kernel_lr is not None else KERNEL_LR.get(kernel_branch, branch.default_lr)
-    branch_params = list(branch.parameters())
     t_init = time.perf_counter() - start
 
-    lam = cfg["lam_image"]
-    kernel = None
-    step = 0
-    trace = []
-    bar = None
-    if progress:
-        from tqdm import tqdm
-
-        bar = tqdm(total=len(levels) * cfg["iters"], desc="fast kernel estimation", leave=False)
-
-    def alternate(y_l, size, kernel_of, params, lr, project=False):
-        """``iters`` alternations: closed-form image step, then Adam on ``params``."""
-        nonlocal lam, step
-        opt = torch.optim.Adam(params, lr=lr)
-        for _ in range(cfg["iters"]):
-            with torch.no_grad():
-                current = clean_kernel(kernel_of(), cfg["kernel_threshold"])
-            x = l0_image_step(y_l, current, lam)
-            m = size  # the periodic image step is unreliable near the frame: no data term there
-            if min(y_l.shape[-2:]) > 4 * size:
-                term = KernelDataTerm(x[..., m:-m, m:-m], y_l[..., m:-m, m:-m], size)
-            else:
-                term = KernelDataTerm(x, y_l, size)
-            for _ in range(cfg["kernel_steps"]):
-                opt.zero_grad(set_to_none=True)
-                k = kernel_of()
-                loss = term(k) + cfg["kernel_l2"] * k.square().sum()
-                loss.backward()
-                opt.step()
-                step += 1
-                if project:
-                    project_kernel(branch, step, pm=pm)
-            trace.append({"kernel_size": size, "data_term": float(loss.detach())})
-            lam = max(lam * cfg["lam_decay"], cfg["lam_min"])
-            if bar is not None:
-                bar.update(1)
-        with torch.no_grad():
-            return kernel_of().detach()
-
-    for scale, size, uses_branch in levels:
-        y_l = resize_image(y, scale)
-        if min(y_l.shape[-2:]) < 2 * size:
-            continue
-        if uses_branch:
-            def branch_kernel(size=size):
-                return resize_kernel(branch(), size)
-
-            kernel = alternate(y_l, size, branch_kernel, branch_params, lr, project=True)
-        else:  # pixel space: softmax over free logits, started at the upsampled kernel
-            if kernel is None:  # every branch level was too small for its image
-                with torch.no_grad():
-                    kernel = branch()
-            logits = torch.nn.Parameter(resize_kernel(kernel, size).clamp_min(1e-6).log())
-
-            def pixel_kernel(logits=logits):
-                return torch.softmax(logits.flatten(), 0).reshape(logits.shape)
-
-            kernel = alternate(y_l, size, pixel_kernel, [logits], cfg["pixel_lr"])
-    if bar is not None:
-        bar.close()
-    if kernel is None or kernel.shape[-1] != K:  # no level ran at full size (iters=0 or tiny image)
-        with torch.no_grad():
-            kernel = resize_kernel(branch() if kernel is None else kernel, K)
-    kernel = clean_kernel(kernel.detach(), cfg["kernel_threshold"])
+    kernel, trace, steps = estimate_kernels([y], K, branch, K_b, cfg, lr=lr, pm=pm, progress=progress)
     t_kernel = time.perf_counter() - start
 
-    image = nonblind_deconv(blurry, kernel, **(nonblind or {}))
-    if callback is not None:
+    image = nonblind_deconv(blurry, kernel, **(nonblind or {})) if deconvolve else None
+    if callback is not None and image is not None:
         with torch.no_grad():
-            callback(step, image, kernel)
+            callback(steps, image, kernel)
     return {
         "image": image,
         "kernel": kernel,
+        "branch": branch,
         "info": {
             "seconds_init": t_init, "seconds_kernel": t_kernel, "seconds_total": time.perf_counter() - start,
-            "iters": cfg["iters"], "kernel_steps": step, "levels": len(levels), "branch_kernel_size": K_b,
-            "estimation_crop": [top, left, h, w], "final_data_term": trace[-1]["data_term"] if trace else None,
-            "trace": trace,
+            "iters": cfg["iters"], "kernel_steps": steps, "levels": len(_pyramid(K, K_b, cfg["min_kernel"])),
+            "branch_kernel_size": K_b, "estimation_crop": [top, left, h, w],
+            "final_data_term": trace[-1]["data_term"] if trace else None, "trace": trace,
         },
     }
 

@@ -122,12 +122,14 @@ SUMMARY_METRICS = {
     "kernel_rel_l2": "kernel rel. L2",
     "error_ratio": "error ratio",
     "lpips": "LPIPS",
+    "seam_rmse": "seam RMSE",
+    "interior_rmse": "interior RMSE",
     "seconds": "seconds",
     "peak_rss_mb": "peak RSS (MB)",
 }
 CSV_COLUMNS = [
     "name", "category", "seed", "method", "kernel_branch", "kernel_size", "true_kernel_size", "psnr", "ssim",
-    "kernel_rel_l2", "kernel_psnr", "error_ratio", "lpips", "seconds", "peak_rss_mb", "iters", "shift_y", "shift_x",
+    "kernel_rel_l2", "kernel_psnr", "error_ratio", "lpips", "seam_rmse", "interior_rmse", "grid", "seconds", "peak_rss_mb", "iters", "shift_y", "shift_x",
     "true_kernel_rotated", "true_kernel_fit_psnr", "true_kernel_fit_psnr_rotated", "image", "kernel", "rank",
 ]
 
@@ -521,6 +523,7 @@ class _Runner:
             "true_kernel_fit_psnr_rotated": fit["flipped"] if fit else None,
             "psnr": None, "ssim": None, "ssd": None, "shift_y": None, "shift_x": None,
             "kernel_rel_l2": None, "kernel_psnr": None, "kernel_shift": None, "error_ratio": None, "lpips": None,
+            "seam_rmse": None, "interior_rmse": None, "grid": None,
             "seconds": seconds, "seconds_callback": calls["seconds"], "peak_rss_mb": None,
             "iters": None, "blurry": str(sample.blurry), "sharp": str(sample.sharp) if sample.sharp else None,
             "true_kernel": str(sample.kernel) if sample.kernel else None,
@@ -537,6 +540,11 @@ class _Runner:
         if sharp is not None:
             res = score_image(image, sharp)
             row.update(psnr=res.psnr, ssim=res.ssim, ssd=res.ssd, shift_y=res.shift[0], shift_x=res.shift[1])
+            if result.get("grid") is not None:  # non-uniform methods: error along vs inside the cell boundaries
+                row["grid"] = "x".join(str(int(g)) for g in result["grid"])
+                row["seam_rmse"], row["interior_rmse"] = metrics.seam_errors(
+                    res.aligned, res.reference, result["grid"],
+                    tuple(n + 2 * ALIGN["border"] for n in res.aligned.shape[:2]), ALIGN["border"])
             row["lpips"] = self._lpips(image, sharp)
         if true_k is not None:
             kerr = metrics.kernel_error(kernel, true_k, allow_flip=False)
@@ -704,7 +712,8 @@ def _fmt(stat, digits: int) -> str:
     return mean if stat["std"] is None else f"{mean} ± {stat['std']:.{digits}f}"
 
 
-DIGITS = {"psnr": 2, "ssim": 4, "kernel_rel_l2": 3, "error_ratio": 2, "lpips": 4, "seconds": 2, "peak_rss_mb": 0}
+DIGITS = {"psnr": 2, "ssim": 4, "kernel_rel_l2": 3, "error_ratio": 2, "lpips": 4, "seam_rmse": 4, "interior_rmse": 4,
+          "seconds": 2, "peak_rss_mb": 0}
 
 
 def summary_markdown(summary: dict) -> str:

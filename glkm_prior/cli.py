@@ -67,6 +67,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="colour images, for methods that support it: ycbcr = deblur the luma Y and keep the original "
                    "chroma (SelfDeblur's colour script; default of dip), rgb = one kernel shared by R, G and B "
                    "(default of vdip-*, as VDIP)")
+    d.add_argument("--nonuniform", action="store_true",
+                   help="spatially varying blur: run the method's SVOLA variant (svola-<method>: a global kernel, then one "
+                   "kernel per cell of a --grid patch grid); also writes <output>_kernel_field.png/.npy")
+    d.add_argument("--grid", default=None, help="SVOLA grid PxQ for --nonuniform (default 3x3)")
     d.add_argument("--force", action="store_true", help="overwrite existing output files")
     d.set_defaults(func=cmd_deblur)
 
@@ -234,6 +238,9 @@ def _eval_synthetic_parser() -> argparse.ArgumentParser:
     s.add_argument("--upscale", default="1.0", help="resize the sharp images by this factor first (default 1)")
     s.add_argument("--max-side", default=None, help="shrink images whose longer side exceeds this (after --upscale)")
     s.add_argument("--grey", action="store_true", help="grey images (default: keep colour)")
+    s.add_argument("--motion", choices=("uniform", "camera"), default="uniform",
+                   help="uniform: one kernel per image (default); camera: dense spatially varying blur of a simulated "
+                   "exposure with camera roll and a depth ramp (writes kernel_fields/ instead of kernels/)")
     s.set_defaults(func=cmd_eval_make_synthetic)
     return s
 
@@ -428,10 +435,11 @@ def cmd_eval_make_synthetic(args) -> int:
         noise=_float_option(args.noise, "--noise", 0.0), n=_int_option(args.n, "--n", 1),
         seed=_int_option(args.seed, "--seed", 0), colour=not args.grey,
         max_side=_int_option(args.max_side, "--max-side", 16),
-        upscale=_float_option(args.upscale, "--upscale", 0.0, strict=True),
+        upscale=_float_option(args.upscale, "--upscale", 0.0, strict=True), motion=args.motion,
         log=lambda m: print(f"glkm: {m}", file=sys.stderr),
     )
-    print(f"wrote {len(manifest['items'])} images to {args.out} (blurry/, sharp/, kernels/, manifest.json)"
+    kernels = "kernels/" if args.motion == "uniform" else "kernel_fields/"
+    print(f"wrote {len(manifest['items'])} images to {args.out} (blurry/, sharp/, {kernels}, manifest.json)"
           + (f"; skipped {len(manifest['skipped'])}" if manifest["skipped"] else ""))
     return 0
 
@@ -454,15 +462,19 @@ def _json_scalar(v) -> bool:
     return isinstance(v, (int, float, str, bool, type(None)))
 
 
-def output_paths(input_path: Path, output: str | None) -> dict[str, Path]:
+def output_paths(input_path: Path, output: str | None, nonuniform: bool = False) -> dict[str, Path]:
     image = Path(output) if output else Path.cwd() / f"{input_path.stem}_deblurred.png"
     stem = image.with_suffix("")
-    return {
+    paths = {
         "image": image,
         "kernel_png": stem.with_name(stem.name + "_kernel.png"),
         "kernel_npy": stem.with_name(stem.name + "_kernel.npy"),
         "json": stem.with_name(stem.name + ".json"),
     }
+    if nonuniform:
+        paths["field_png"] = stem.with_name(stem.name + "_kernel_field.png")
+        paths["field_npy"] = stem.with_name(stem.name + "_kernel_field.npy")
+    return paths
 
 
 def cmd_deblur(args) -> int:
@@ -471,7 +483,10 @@ def cmd_deblur(args) -> int:
     from .bench import peak_rss_mb
 
     input_path = Path(args.input)
-    paths = output_paths(input_path, args.output)
+    nonuniform = bool(getattr(args, "nonuniform", False))
+    if getattr(args, "grid", None) is not None and not nonuniform:
+        raise InvalidInputError("--grid needs --nonuniform")
+    paths = output_paths(input_path, args.output, nonuniform)
     if paths["image"].suffix.lower() not in (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"):
         raise InvalidInputError(f"output image must end in .png, .jpg, .bmp or .tif: {paths['image']}")
     existing = [str(p) for p in paths.values() if p.exists()]
@@ -483,7 +498,13 @@ def cmd_deblur(args) -> int:
     from .prior import check_kernel_size
 
     check_kernel_size(kernel_size)
-    method = plugins.get_method(args.method)
+    method_name = args.method
+    if nonuniform and not method_name.startswith("svola-"):
+        method_name = f"svola-{method_name}"
+        if method_name not in plugins.methods():
+            raise InvalidInputError(f"method {args.method!r} has no non-uniform (SVOLA) variant; "
+                                    f"available: {', '.join(m for m in sorted(plugins.methods()) if m.startswith('svola-'))}")
+    method = plugins.get_method(method_name)
 
     def names_parameter(name: str) -> bool:  # explicitly, not through **kwargs
         import inspect
@@ -503,6 +524,10 @@ def cmd_deblur(args) -> int:
             method_options[name] = value
     if names_parameter("progress"):
         method_options["progress"] = True  # a tqdm bar on stderr
+    if nonuniform:
+        from glkm_adapters.svola import parse_grid
+
+        method_options["grid"] = parse_grid(args.grid or "3x3")
 
     array = imageio.read_image(input_path)
     blurry = imageio.to_tensor(array)
@@ -523,11 +548,17 @@ def cmd_deblur(args) -> int:
     imageio.write_image(paths["image"], imageio.to_array(result["image"].clamp(0, 1)))
     imageio.write_image(paths["kernel_png"], imageio.kernel_to_image(kernel))
     atomic_write(paths["kernel_npy"], lambda fh: np.save(fh, kernel, allow_pickle=False), "kernel file")
+    if nonuniform:
+        P, Q = result["grid"]
+        field = result["kernels"].detach().cpu().float().reshape(P, Q, *result["kernels"].shape[-2:]).numpy()
+        imageio.write_image(paths["field_png"], imageio.kernel_field_to_image(field))
+        atomic_write(paths["field_npy"], lambda fh: np.save(fh, field, allow_pickle=False), "kernel field file")
     report = {
         "input": str(input_path),
         "outputs": {k: str(v) for k, v in paths.items()},
-        "method": args.method,
+        "method": method_name,
         "kernel_branch": args.kernel_branch,
+        "grid": "x".join(map(str, result["grid"])) if nonuniform else None,
         "kernel_size": kernel_size,
         "seed": args.seed,
         "iters": args.iters,

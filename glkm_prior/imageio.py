@@ -113,3 +113,21 @@ def kernel_to_image(kernel: np.ndarray) -> np.ndarray:
     """A kernel scaled so its maximum is 1, for viewing."""
     k = np.asarray(kernel, dtype=np.float32).squeeze()
     return k / max(float(k.max()), 1e-12)
+
+
+def kernel_field_to_image(field: np.ndarray, gap: int = 3, scale: int = 2) -> np.ndarray:
+    """A P x Q grid of kernels (P, Q, K, K) laid out as they sit on the image, for viewing:
+    each kernel scaled to its own maximum, enlarged ``scale`` x (nearest), separated by
+    ``gap`` px of mid grey; values in [0, 1]."""
+    f = np.asarray(field, dtype=np.float32)
+    if f.ndim != 4 or f.shape[-1] != f.shape[-2]:
+        raise InvalidInputError(f"a kernel field must be (P, Q, K, K), got shape {f.shape}")
+    P, Q, K, _ = f.shape
+    tile = K * scale
+    out = np.full((P * tile + (P + 1) * gap, Q * tile + (Q + 1) * gap), 0.5, dtype=np.float32)
+    for i in range(P):
+        for j in range(Q):
+            k = kernel_to_image(f[i, j]).repeat(scale, 0).repeat(scale, 1)
+            top, left = gap + i * (tile + gap), gap + j * (tile + gap)
+            out[top: top + tile, left: left + tile] = k
+    return out

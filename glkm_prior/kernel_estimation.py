@@ -146,6 +146,26 @@ class KernelDataTerm:
         return quad - 2.0 * (self.b * k).sum() + 1.0
 
 
+class StackedDataTerms:
+    """N :class:`KernelDataTerm` s of the same kernel size evaluated together (one batched FFT):
+    call with kernels (N, 1, K, K) -> (N,) values, ``[Q_n(k_n)]``."""
+
+    def __init__(self, terms: list[KernelDataTerm]):
+        if not terms or len({t.kernel_size for t in terms}) != 1:
+            raise InvalidInputError("StackedDataTerms needs at least one term, all of the same kernel size")
+        self.kernel_size, self.M, self.weights = terms[0].kernel_size, terms[0].M, terms[0].weights
+        self.R_hat = torch.stack([t.R_hat for t in terms])
+        self.b = torch.cat([t.b for t in terms])
+
+    def __call__(self, k: torch.Tensor) -> torch.Tensor:
+        if k.shape[0] != self.R_hat.shape[0] or k.shape[-1] != self.kernel_size:
+            raise InvalidInputError(f"expected ({self.R_hat.shape[0]}, 1, {self.kernel_size}, {self.kernel_size}) kernels, "
+                                    f"got {tuple(k.shape)}")
+        spec = torch.fft.rfft2(k[:, 0], s=(self.M, self.M))
+        quad = ((spec.real.square() + spec.imag.square()) * self.R_hat * self.weights).sum(dim=(-2, -1)) / (self.M * self.M)
+        return quad - 2.0 * (self.b * k).sum(dim=(1, 2, 3)) + 1.0
+
+
 def clean_kernel(k: torch.Tensor, rel_threshold: float = 0.05) -> torch.Tensor:
     """Zero entries below ``rel_threshold`` x max (and negatives), renormalise to sum 1."""
     k = k.clamp_min(0)

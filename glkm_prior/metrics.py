@@ -44,6 +44,7 @@ __all__ = [
     "lpips_available",
     "psnr",
     "rgb_to_y",
+    "seam_errors",
     "ssim",
     "ssim_map",
 ]
@@ -476,6 +477,40 @@ def align_upto_shift(
         ssim=s,
         ssd=ssd_val,
     )
+
+
+def seam_errors(aligned, reference, grid, image_shape, border: int, band: int = 4) -> tuple[float, float]:
+    """RMS error ``(along cell boundaries, inside cells)`` of a P x Q SVOLA grid.
+
+    ``aligned`` / ``reference`` are :class:`AlignResult` crops, i.e. the window
+    ``[border : H - border, border : W - border]`` of an ``image_shape = (H, W)`` image. The
+    cells' boundaries are the lines midway between neighbouring window centres (centres at
+    ``i (H - 1) / (P - 1)``, as :func:`glkm_prior.svola.svola_windows`); "along" means within
+    ``band`` px of one, "inside" everything else.
+    """
+    a = _as_array(aligned, "aligned")
+    r = _as_array(reference, "reference")
+    _same_shape(a, r, "aligned", "reference")
+    P, Q = (int(g) for g in grid)
+    H, W = (int(v) for v in image_shape)
+    if P < 1 or Q < 1 or a.shape[0] != H - 2 * border or a.shape[1] != W - 2 * border:
+        raise InvalidInputError(f"seam_errors: grid {grid!r} / image {image_shape!r} / border {border} do not match "
+                                f"crops of shape {a.shape}")
+    err = (a - r) ** 2
+    if err.ndim == 3:
+        err = err.mean(axis=2)
+    near = np.zeros(err.shape, dtype=bool)
+    rows = np.arange(H)[border: H - border]
+    cols = np.arange(W)[border: W - border]
+    for i in range(P - 1):
+        line = (i + 0.5) * (H - 1) / (P - 1)
+        near |= (np.abs(rows - line) <= band)[:, None]
+    for j in range(Q - 1):
+        line = (j + 0.5) * (W - 1) / (Q - 1)
+        near |= (np.abs(cols - line) <= band)[None, :]
+    if not near.any() or near.all():
+        raise InvalidInputError(f"seam_errors: no boundary or no interior pixels for grid {P}x{Q} on {H}x{W}")
+    return float(np.sqrt(err[near].mean())), float(np.sqrt(err[~near].mean()))
 
 
 def error_ratio(

@@ -31,6 +31,7 @@ BUILTIN_PLUGINS = {
     "dip": "glkm_adapters.dip",
     "vdip": "glkm_adapters.vdip",
     "fast": "glkm_adapters.fast",
+    "svola": "glkm_adapters.svola",
 }
 
 _manager: pluggy.PluginManager | None = None

@@ -78,6 +78,7 @@ __all__ = [
     "FAMILIES",
     "KernelSynthesizer",
     "synthesize_kernels",
+    "camera_trajectory",
     "benchmark",
     "MIN_KERNEL_SIZE",
     "MAX_KERNEL_SIZE",
@@ -496,6 +497,14 @@ class KernelSynthesizer:
 def synthesize_kernels(n: int, size: int, family: str = "levin", seed: int = 0) -> np.ndarray:
     """Convenience wrapper: ``KernelSynthesizer(family, seed).sample(n, size)``."""
     return KernelSynthesizer(family, seed=seed).sample(n, size)
+
+
+def camera_trajectory(rng: np.random.Generator, family: str | KernelFamily = "levin") -> np.ndarray:
+    """One simulated trajectory of ``family`` (step 1-3 of the module doc): the recorded
+    positions, sampled uniformly in *time*, as a complex128 array (x + iy), nominal units
+    (path length ~ 1, start at 0). Used by :mod:`glkm_prior.camera_motion`."""
+    pos, n_rec = _simulate_paths(rng, _resolve_family(family), 1)
+    return pos[0, : int(n_rec[0]) + 1].copy()
 
 
 def benchmark(n: int = 10000, size: int = 31, family: str = "levin", seed: int = 0) -> float:

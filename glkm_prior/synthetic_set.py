@@ -22,6 +22,14 @@ Output (the generic layout :func:`glkm_prior.datasets.folder_dataset` reads)::
     OUT/kernels/<stem>.npy    exact float32 kernel (sums to 1); <stem>.png scaled for viewing
     OUT/manifest.json         seed, family, noise, per-image kernel size, seeds and source file
 
+Non-uniform sets (``motion="camera"``): step 2-3 become a dense spatially varying blur of one
+simulated exposure with camera roll and a depth ramp (:mod:`glkm_prior.camera_motion`; kernel
+canvas ``K``, every per-pixel kernel fits in it, the same 'valid' geometry and alignment). No
+single true kernel exists, so ``kernels/`` is not written; instead
+``OUT/kernel_fields/<stem>.npy`` holds the exact kernels at the centres of a ``field_grid``
+(default 3 x 3) spanning the blurry image, (P, Q, K, K), with a ``.png`` for viewing, and the
+manifest records each exposure's rotation, translation and depth range.
+
 Reproducible: the same arguments and seed give byte-identical files (per-image seeds derive
 from ``seed`` and the image index with :class:`numpy.random.SeedSequence`). Every file is
 written atomically.
@@ -39,9 +47,10 @@ import torch
 from PIL import Image
 
 from .atomic import atomic_write
+from .camera_motion import sample_camera_motion
 from .datasets import IMAGE_SUFFIXES
 from .errors import InvalidInputError
-from .imageio import read_image, to_array, to_tensor, write_image
+from .imageio import kernel_field_to_image, read_image, to_array, to_tensor, write_image
 from .kernel_io import save_kernel
 from .physics import blur
 from .synthesis import FAMILIES, KernelSynthesizer
@@ -101,14 +110,21 @@ def build_synthetic_set(
     max_side: int | None = None,
     upscale: float = 1.0,
     kernels: Sequence[np.ndarray] | None = None,
+    motion: str = "uniform",
+    field_grid: tuple[int, int] = (3, 3),
     log=None,
 ) -> dict:
     """Write a synthetic benchmark set to ``out`` (see the module docstring); returns the manifest.
 
     ``kernels``: optional 2-D arrays used instead of synthesized ones (cycled over the images;
     normalised to sum 1). Images smaller than the kernel are skipped and listed under
-    ``"skipped"`` in the manifest.
+    ``"skipped"`` in the manifest. ``motion``: 'uniform' (one kernel per image) or 'camera'
+    (dense non-uniform blur, see the module docstring; ``family`` then shapes the translation).
     """
+    if motion not in ("uniform", "camera"):
+        raise InvalidInputError(f"motion must be 'uniform' or 'camera', got {motion!r}")
+    if motion == "camera" and kernels is not None:
+        raise InvalidInputError("motion='camera' draws its own spatially varying kernels; do not pass kernels")
     if family not in FAMILIES:
         raise InvalidInputError(f"unknown kernel family {family!r}; expected one of {', '.join(sorted(FAMILIES))}")
     if not (isinstance(noise, (int, float)) and np.isfinite(noise) and noise >= 0):
@@ -130,7 +146,11 @@ def build_synthetic_set(
     out = Path(out)
     items, skipped = [], []
     for i, path in enumerate(files):
-        if fixed is not None:
+        exposure = None
+        if motion == "camera":
+            kseed = per_image_seed(seed, i, 0)
+            k = np.zeros((K, K), dtype=np.float32)  # canvas size only
+        elif fixed is not None:
             k = fixed[i % len(fixed)]
             kseed = None
         else:
@@ -146,7 +166,11 @@ def build_synthetic_set(
             continue
         nseed = per_image_seed(seed, i, 1)
         with torch.no_grad():
-            y = blur(to_tensor(big).double(), torch.from_numpy(k)[None, None].double(), "valid")
+            if motion == "camera":
+                exposure = sample_camera_motion(np.random.default_rng(kseed), H - kh + 1, W - kw + 1, kh, family=family)
+                y = exposure.blur(to_tensor(big).double())
+            else:
+                y = blur(to_tensor(big).double(), torch.from_numpy(k)[None, None].double(), "valid")
         y = to_array(y).astype(np.float64)
         if noise > 0:
             y = y + noise * np.random.default_rng(nseed).standard_normal(y.shape)
@@ -156,14 +180,22 @@ def build_synthetic_set(
         stem = path.stem
         write_image(out / "blurry" / f"{stem}.png", y)
         write_image(out / "sharp" / f"{stem}.png", sharp)
-        (out / "kernels").mkdir(parents=True, exist_ok=True)
-        save_kernel(k, out / "kernels" / f"{stem}.npy")
-        save_kernel(k, out / "kernels" / f"{stem}.png")
-        items.append({
+        item = {
             "name": stem, "source": path.name, "kernel_size": int(max(kh, kw)), "kernel_seed": kseed,
             "noise_seed": nseed, "category": family if fixed is None else "given",
             "shape": list(y.shape), "source_shape": list(big.shape),
-        })
+        }
+        if exposure is not None:
+            field = exposure.kernel_field(field_grid)
+            (out / "kernel_fields").mkdir(parents=True, exist_ok=True)
+            atomic_write(out / "kernel_fields" / f"{stem}.npy", lambda fh: np.save(fh, field, allow_pickle=False), "kernel field")
+            write_image(out / "kernel_fields" / f"{stem}.png", kernel_field_to_image(field))
+            item.update(category="camera", exposure=exposure.describe())
+        else:
+            (out / "kernels").mkdir(parents=True, exist_ok=True)
+            save_kernel(k, out / "kernels" / f"{stem}.npy")
+            save_kernel(k, out / "kernels" / f"{stem}.png")
+        items.append(item)
     if not items:
         raise InvalidInputError(f"no usable image in {sharp_folder} (all smaller than the kernel)")
     manifest = {
@@ -171,8 +203,10 @@ def build_synthetic_set(
         "sharp_folder": str(sharp_folder), "family": family if fixed is None else None, "seed": int(seed),
         "noise": float(noise), "kernel_size": int(K) if fixed is None else None, "colour": bool(colour),
         "max_side": max_side, "upscale": float(upscale), "boundary": "valid", "quantisation": "8-bit",
-        "convention": "blurry = blur(sharp_big, kernel, 'valid') (cross-correlation) + N(0, noise^2); "
-                      "sharp = central part of sharp_big aligned with blurry",
+        "motion": motion,
+        "convention": ("blurry = blur(sharp_big, kernel, 'valid') (cross-correlation)" if motion == "uniform" else
+                       "blurry = dense camera-motion blur of sharp_big ('valid', glkm_prior.camera_motion)")
+                      + " + N(0, noise^2); sharp = central part of sharp_big aligned with blurry",
         "items": items, "skipped": skipped,
     }
     atomic_write(out / "manifest.json", lambda fh: fh.write((json.dumps(manifest, indent=2) + "\n").encode()), "manifest")

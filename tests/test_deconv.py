@@ -582,3 +582,21 @@ def test_output_contract():
         assert out.shape == y.shape and out.dtype == torch.float32
         assert out.min() >= 0 and out.max() <= 1
         assert torch.isfinite(out).all()
+
+
+def test_noise_estimate_reads_white_noise_on_a_smooth_image_and_sets_the_prior_weight():
+    from glkm_adapters.nonblind import NONBLIND, NOISE_GAIN, noise_adapted_lam
+    from glkm_prior.deconv import estimate_noise
+
+    g = torch.Generator().manual_seed(0)
+    yy, xx = torch.meshgrid(torch.linspace(0, 1, 200), torch.linspace(0, 1, 240), indexing="ij")
+    smooth = (0.5 + 0.3 * torch.sin(3 * xx) * torch.cos(2 * yy))[None, None]
+    assert estimate_noise(smooth) < 1e-3
+    for sigma in (0.01, 0.03):
+        noisy = smooth + sigma * torch.randn(smooth.shape, generator=g)
+        assert estimate_noise(noisy) == pytest.approx(sigma, rel=0.05)
+        assert noise_adapted_lam(noisy) == pytest.approx(max(NONBLIND["lam"], NOISE_GAIN * estimate_noise(noisy) ** 2))
+    # independent noise per colour channel: the channel mean has sigma / sqrt(3)
+    rgb = smooth.expand(1, 3, 200, 240) + 0.03 * torch.randn(1, 3, 200, 240, generator=g)
+    assert estimate_noise(rgb) == pytest.approx(0.03 / 3 ** 0.5, rel=0.05)
+    assert noise_adapted_lam(smooth) == NONBLIND["lam"]  # clean input keeps the Levin setting
