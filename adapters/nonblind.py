@@ -22,7 +22,8 @@ from glkm_prior.plugins import hookimpl, make_kernel_branch
 #: on Levin's 32 images with the true kernels (`glkm eval levin --method true-kernel`): 34.4 dB
 #: vs 31.7 dB with deconv.py's defaults (lam 1e-3, alpha 2/3, one alternation per beta, which
 #: suit ~1 % noise); 6 alternations per beta let the masked boundary converge.
-NONBLIND = {"lam": 2e-4, "alpha": 0.8, "beta_max": 1024.0, "iters_per_beta": 6}
+NONBLIND = {"lam": 2e-4, "alpha": 0.8, "beta_max": 1024.0, "iters_per_beta": 6,
+            "saturation": 0.98}  # clipped highlights are left out of the data term (no ringing halos)
 #: Noisy inputs need a stronger prior: the weight is ``max(NONBLIND['lam'], NOISE_GAIN * sigma^2)``
 #: with sigma :func:`glkm_prior.deconv.estimate_noise` of the blurry image (Levin's images read
 #: 0.0016-0.0021, so they keep 2e-4; 1 % noise on RGB reads ~0.0058, giving 1e-3). Chosen with

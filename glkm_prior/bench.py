@@ -124,12 +124,17 @@ SUMMARY_METRICS = {
     "lpips": "LPIPS",
     "seam_rmse": "seam RMSE",
     "interior_rmse": "interior RMSE",
+    "niqe_input": "NIQE input",
+    "niqe": "NIQE",
+    "piqe_input": "PIQE input",
+    "piqe": "PIQE",
     "seconds": "seconds",
     "peak_rss_mb": "peak RSS (MB)",
 }
 CSV_COLUMNS = [
     "name", "category", "seed", "method", "kernel_branch", "kernel_size", "true_kernel_size", "psnr", "ssim",
-    "kernel_rel_l2", "kernel_psnr", "error_ratio", "lpips", "seam_rmse", "interior_rmse", "grid", "seconds", "peak_rss_mb", "iters", "shift_y", "shift_x",
+    "kernel_rel_l2", "kernel_psnr", "error_ratio", "lpips", "seam_rmse", "interior_rmse", "grid", "niqe_input", "niqe",
+    "piqe_input", "piqe", "seconds", "peak_rss_mb", "iters", "shift_y", "shift_x",
     "true_kernel_rotated", "true_kernel_fit_psnr", "true_kernel_fit_psnr_rotated", "image", "kernel", "rank",
 ]
 
@@ -269,6 +274,21 @@ def score_image(estimate: np.ndarray, ground_truth: np.ndarray, **align) -> metr
     """Align ``estimate`` to ``ground_truth`` and score it (module docstring, "Scores")."""
     e, g = _common_crop(eval_plane(estimate), eval_plane(ground_truth))
     return metrics.align_upto_shift(e, g, **{**ALIGN, **align})
+
+
+def no_reference_scores(blurry: np.ndarray, result: np.ndarray) -> dict:
+    """NIQE and PIQE (lower is better) of the input and of the result (:mod:`glkm_prior.noref`);
+    None where an image is too small for a metric."""
+    from . import noref
+
+    out = {}
+    for name, fn in (("niqe", noref.niqe), ("piqe", noref.piqe)):
+        for key, img in ((f"{name}_input", blurry), (name, result)):
+            try:
+                out[key] = float(fn(img))
+            except InvalidInputError:
+                out[key] = None
+    return out
 
 
 def kernel_fit(blurry: np.ndarray, sharp: np.ndarray, kernel: np.ndarray) -> dict | None:
@@ -524,6 +544,8 @@ class _Runner:
             "psnr": None, "ssim": None, "ssd": None, "shift_y": None, "shift_x": None,
             "kernel_rel_l2": None, "kernel_psnr": None, "kernel_shift": None, "error_ratio": None, "lpips": None,
             "seam_rmse": None, "interior_rmse": None, "grid": None,
+            "niqe_input": None, "niqe": None, "piqe_input": None, "piqe": None,
+            "categories": list(sample.categories) or ([sample.category] if sample.category else ["all"]),
             "seconds": seconds, "seconds_callback": calls["seconds"], "peak_rss_mb": None,
             "iters": None, "blurry": str(sample.blurry), "sharp": str(sample.sharp) if sample.sharp else None,
             "true_kernel": str(sample.kernel) if sample.kernel else None,
@@ -546,6 +568,8 @@ class _Runner:
                     res.aligned, res.reference, result["grid"],
                     tuple(n + 2 * ALIGN["border"] for n in res.aligned.shape[:2]), ALIGN["border"])
             row["lpips"] = self._lpips(image, sharp)
+        if sharp is None:  # no ground truth: no-reference scores of the input and the result
+            row.update(no_reference_scores(blurry, image))
         if true_k is not None:
             kerr = metrics.kernel_error(kernel, true_k, allow_flip=False)
             row.update(kernel_rel_l2=kerr.rel_l2, kernel_psnr=kerr.psnr, kernel_shift=list(kerr.shift))
@@ -692,8 +716,11 @@ def _seed_stats(rows: list[dict], key: str, seeds) -> dict | None:
 def summarize(rows: list[dict], seeds) -> dict:
     """Mean and std (sample std, ddof=1; None for one seed) across seeds of the per-seed means
     over images, per category and overall ('all')."""
-    categories = sorted({r["category"] for r in rows})
-    groups = {c: [r for r in rows if r["category"] == c] for c in categories}
+    def cats(r):  # several per photo (Lai's real set): the photo counts in each
+        return r.get("categories") or [r["category"]]
+
+    categories = sorted({c for r in rows for c in cats(r)})
+    groups = {c: [r for r in rows if c in cats(r)] for c in categories}
     if len(categories) > 1 or "all" not in groups:
         groups["all"] = rows
     table = {}
@@ -713,7 +740,7 @@ def _fmt(stat, digits: int) -> str:
 
 
 DIGITS = {"psnr": 2, "ssim": 4, "kernel_rel_l2": 3, "error_ratio": 2, "lpips": 4, "seam_rmse": 4, "interior_rmse": 4,
-          "seconds": 2, "peak_rss_mb": 0}
+          "niqe_input": 2, "niqe": 2, "piqe_input": 2, "piqe": 2, "seconds": 2, "peak_rss_mb": 0}
 
 
 def summary_markdown(summary: dict) -> str:
@@ -749,6 +776,27 @@ def summary_markdown(summary: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+#: Scores shown in the gallery, when a run has them (ground truth: PSNR...; photos: NIQE/PIQE).
+GALLERY_SCORES = ("psnr", "ssim", "kernel_rel_l2", "niqe_input", "niqe", "piqe_input", "piqe", "seam_rmse", "seconds")
+
+
+def write_run_gallery(rows: list[dict], out: Path, title: str) -> dict:
+    """``gallery.html`` (sortable by category and score) and ``contact_sheet*.png`` (blurry |
+    result | kernel per image) of a run (:mod:`glkm_prior.gallery`)."""
+    from .gallery import GalleryEntry, write_gallery
+
+    keys = [k for k in GALLERY_SCORES if any(isinstance(r.get(k), (int, float)) for r in rows)]
+    entries = []
+    for r in sorted(rows, key=lambda r: (r["name"], r["seed"])):
+        entries.append(GalleryEntry(
+            name=r["name"] if len({x["seed"] for x in rows}) == 1 else f"{r['name']} (seed {r['seed']})",
+            blurry=Path(r["blurry"]), result=out / r["image"],
+            kernel=(out / r["kernel"]).with_suffix(".png") if r.get("kernel") else None,
+            categories=tuple(r.get("categories") or [r["category"]]),
+            scores={k: (float(r[k]) if isinstance(r.get(k), (int, float)) and math.isfinite(r[k]) else None) for k in keys}))
+    return write_gallery(entries, out, title, score_keys=keys)
+
+
 def _write_csv(path: Path, rows: list[dict]) -> None:
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, extrasaction="ignore", lineterminator="\n")
@@ -761,7 +809,7 @@ def _write_csv(path: Path, rows: list[dict]) -> None:
 
 def finalize(out: Path, cfg: BenchConfig, rows: list[dict], *, runner=None, identity=None, counts=None, wall=None,
              log=None) -> dict:
-    """Write results.csv/json, summary.md/json, grid.png and convergence.png from ``rows``."""
+    """Write results.csv/json, summary.md/json, grid.png, convergence.png, gallery.html and the contact sheet(s) from ``rows``."""
     from . import report
 
     out = Path(out)
@@ -802,7 +850,12 @@ def finalize(out: Path, cfg: BenchConfig, rows: list[dict], *, runner=None, iden
     label = cfg.method if cfg.method == TRUE_KERNEL_METHOD else f"{cfg.method} ({cfg.kernel_branch})"
     report.image_grid(rows, out, out / "grid.png", max_rows=cfg.grid_rows)
     report.plot_convergence([(label, rows)], out / "convergence.png")
+    gallery = write_run_gallery(rows, out, f"{label} on {summary['dataset']['name']}")
+    for problem in gallery["problems"]:
+        if log:
+            log(f"gallery: {problem}")
     summary["files"] = {k: str(out / k) for k in ("results.csv", "results.json", "summary.md", "summary.json",
-                                                  "grid.png", "convergence.png")}
+                                                  "grid.png", "convergence.png", "gallery.html")}
+    summary["files"]["contact_sheets"] = [str(p) for p in gallery["contact_sheets"]]
     summary["markdown"] = text
     return summary

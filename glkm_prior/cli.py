@@ -411,7 +411,7 @@ def cmd_eval_dataset(args) -> int:
     if "markdown" in result:  # rank 0
         print(result["markdown"], end="")
         run = result["run"]
-        print(f"wrote {out}/ (results.csv, results.json, summary.md, summary.json, grid.png, convergence.png): "
+        print(f"wrote {out}/ (results.csv, results.json, summary.md, summary.json, grid.png, convergence.png, gallery.html, contact_sheet.png): "
               f"{run['computed']} pairs computed, {run['skipped']} resumed, {run['wall_seconds']:.1f} s",
               file=sys.stderr)
     return 0

@@ -42,7 +42,7 @@ LAI_CATEGORIES = ("manmade", "natural", "people", "saturated", "text")
 #: File suffixes read as images by the loaders.
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 #: Dataset names :func:`load_dataset` understands, relative to the repository root.
-NAMED_DATASETS = {"levin": ("..", "shared", "data", "levin")}
+NAMED_DATASETS = {"levin": ("..", "shared", "data", "levin"), "lai_real": ("..", "shared", "data", "lai_real")}
 
 _LAI_SHARP_DIRS = ("sharp", "ground_truth", "gt")
 _LAI_KERNEL_DIRS = ("kernels", "kernel")
@@ -57,6 +57,7 @@ class Sample:
     kernel: Path | None = None
     kernel_size: int | None = None  # the size solvers are told to estimate
     category: str | None = None
+    categories: tuple[str, ...] = ()  # several (real photos); ``category`` is then their '+' join
 
 
 def levin(root: str | Path) -> list[Sample]:
@@ -218,6 +219,35 @@ def folder_dataset(root: str | Path) -> list[Sample]:
     return samples
 
 
+def read_attributes(path: Path) -> dict[str, tuple[str, ...]]:
+    """Lai et al.'s ``attribute.txt``: one photo per line, its name then its categories."""
+    out = {}
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        words = line.split()
+        if words:
+            out[words[0]] = tuple(words[1:])
+    return out
+
+
+def photo_folder(root: str | Path) -> list[Sample]:
+    """Real blurry photos without ground truth: the images directly in ``root``; an optional
+    ``attribute.txt`` (Lai et al.'s real set) gives each photo's categories. Kernel size: None
+    (the runner's default, the prior's canvas)."""
+    root = Path(root)
+    files = _images_in(root)
+    if not files:
+        raise InvalidInputError(f"no images in {root}")
+    attrs = read_attributes(root / "attribute.txt") if (root / "attribute.txt").is_file() else {}
+    samples, seen = [], set()
+    for path in files:
+        if path.stem in seen:
+            raise InvalidInputError(f"two photos with the stem {path.stem!r} in {root}")
+        seen.add(path.stem)
+        cats = attrs.get(path.stem, ())
+        samples.append(Sample(name=path.stem, blurry=path, category="+".join(cats) if cats else None, categories=cats))
+    return samples
+
+
 # ----------------------------------------------------------------------------- detection
 def repo_root() -> Path:
     """The folder holding the ``glkm_prior`` package (the repository root of a source checkout)."""
@@ -225,7 +255,8 @@ def repo_root() -> Path:
 
 
 def detect_layout(root: str | Path) -> str:
-    """``'levin'``, ``'lai'`` or ``'folder'`` for a dataset folder; InvalidInputError otherwise."""
+    """``'levin'``, ``'lai'``, ``'folder'`` or ``'photos'`` (images, no ground truth) for a dataset
+    folder; InvalidInputError otherwise."""
     root = Path(root)
     if not root.is_dir():
         raise InvalidInputError(f"dataset folder not found: {root}")
@@ -237,14 +268,16 @@ def detect_layout(root: str | Path) -> str:
         return "lai"
     if (root / "blurry").is_dir() and (root / "sharp").is_dir():
         return "folder"
+    if _images_in(root):
+        return "photos"
     if not any(root.iterdir()):
         raise InvalidInputError(f"dataset folder {root} is empty")
     raise InvalidInputError(
         f"unknown dataset layout in {root}: expected Levin (imI_kernelJ_img.png + gt/), "
-        "Lai (sharp/ + kernels/ + <name>_kernel_0J.png) or blurry/ + sharp/ [+ kernels/]")
+        "Lai (sharp/ + kernels/ + <name>_kernel_0J.png), blurry/ + sharp/ [+ kernels/], or a folder of photos")
 
 
-LOADERS = {"levin": levin, "lai": lai_uniform, "folder": folder_dataset}
+LOADERS = {"levin": levin, "lai": lai_uniform, "folder": folder_dataset, "photos": photo_folder}
 
 
 def resolve_dataset(spec: str | Path) -> tuple[Path, str]:

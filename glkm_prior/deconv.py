@@ -563,7 +563,7 @@ class _Domain:
     ``mask`` is 1 on the frame, 0 elsewhere.
     """
 
-    def __init__(self, img: torch.Tensor, k: torch.Tensor, boundary: str) -> None:
+    def __init__(self, img: torch.Tensor, k: torch.Tensor, boundary: str, saturation: Optional[float] = None) -> None:
         self.H, self.W = img.shape[-2:]
         self.masked = boundary == "valid"
         if boundary == "periodic":
@@ -571,6 +571,11 @@ class _Domain:
         else:
             self.y, (self.top, self.left) = _pad_for_boundary(img, k)
         self.obs = img if self.masked else None
+        # clipped pixels (and their 8 neighbours) are not observations of k * x: treat them
+        # like the unobserved border (the majorise-minimise refresh fills them with k * x)
+        self.valid = None
+        if self.masked and saturation is not None:
+            self.valid = F.max_pool2d(img, 3, stride=1, padding=1) < saturation
 
     def _frame(self, x: torch.Tensor) -> torch.Tensor:
         return x[..., self.top:self.top + self.H, self.left:self.left + self.W]
@@ -579,12 +584,17 @@ class _Domain:
         return self._frame(x)
 
     def fill(self, ax: torch.Tensor) -> torch.Tensor:
-        self._frame(ax).copy_(self.obs)
+        frame = self._frame(ax)
+        frame.copy_(self.obs if self.valid is None else torch.where(self.valid, self.obs, frame))
         return ax
 
     def mask(self) -> torch.Tensor:
         m = torch.zeros(self.y.shape[-2:], dtype=self.y.dtype, device=self.y.device)
-        self._frame(m).fill_(1.0)
+        if self.valid is None:
+            self._frame(m).fill_(1.0)
+            return m
+        m = m.expand(*self.y.shape).clone()
+        self._frame(m).copy_(self.valid.to(m.dtype))
         return m
 
 
@@ -765,7 +775,7 @@ def hyper_laplacian_deconv(y: torch.Tensor, k: torch.Tensor, *, lam: float = 1e-
                            beta_rate: float = 2.0 * math.sqrt(2.0), beta_max: float = 256.0,
                            iters_per_beta: int = 1, boundary: str = "valid",
                            tile: TileArg = "auto", overlap: Optional[int] = None,
-                           clip: bool = True) -> torch.Tensor:
+                           clip: bool = True, saturation: Optional[float] = None) -> torch.Tensor:
     """Krishnan & Fergus (2009) hyper-Laplacian deconvolution.
 
     Minimises ``1/2 ||k * x - y||^2 + lam * sum(|Dx x|^alpha + |Dy x|^alpha)`` by half-quadratic
@@ -785,6 +795,10 @@ def hyper_laplacian_deconv(y: torch.Tensor, k: torch.Tensor, *, lam: float = 1e-
         tile: ``'auto'`` (tile above 2048x2048 pixels), None (never) or a tile size.
         overlap: tile overlap in pixels (default ``max(4 K, 64)``; must be >= 2 K).
         clip: clamp the result to [0, 1].
+        saturation: with ``'valid'``: pixels of a channel at or above this value, and their 8
+            neighbours, are clipped highlights, not observations of ``k * x``; they are left out
+            of the data term (filled by the majorise-minimise refresh like the unobserved
+            border), so they do not ring. None (default): every pixel is data.
 
     Returns:
         float32 tensor of the shape of ``y``.
@@ -793,6 +807,8 @@ def hyper_laplacian_deconv(y: torch.Tensor, k: torch.Tensor, *, lam: float = 1e-
         InvalidInputError: as :func:`wiener_deconv`, plus bad schedule parameters.
     """
     lam = _check_positive("lam", lam)
+    if saturation is not None and not (0.0 < float(saturation) <= 1.0):
+        raise InvalidInputError(f"saturation must be in (0, 1] or None, got {saturation!r}")
     alpha = _check_positive("alpha", alpha)
     if alpha > 1.0:
         raise InvalidInputError(f"alpha must be in (0, 1], got {alpha!r}")
@@ -812,7 +828,7 @@ def hyper_laplacian_deconv(y: torch.Tensor, k: torch.Tensor, *, lam: float = 1e-
         b *= beta_rate
 
     def fn(img: torch.Tensor, kk: torch.Tensor) -> torch.Tensor:
-        dom = _Domain(img, kk, boundary)
+        dom = _Domain(img, kk, boundary, saturation)
         return dom.crop(_hl_solve(dom, kk, lam, alpha, betas, iters_per_beta))
 
     return _run(y, k, fn, tile=tile, overlap=overlap, clip=clip)

@@ -281,3 +281,35 @@ def test_lai_layout_colour_and_categories(tmp_path):
     assert est.shape == gt.shape == (80, 96, 3)
     res = metrics.align_upto_shift(metrics.rgb_to_y(est), metrics.rgb_to_y(gt))  # scored on MATLAB Y
     assert res.psnr == pytest.approx(row["psnr"], abs=1e-9)
+
+
+def test_photos_without_ground_truth_get_no_reference_scores_per_category(tmp_path):
+    """A folder of photos + attribute.txt: layout 'photos'; each photo counts in each of its
+    categories; NIQE/PIQE of input and result (identity: equal)."""
+    from PIL import Image
+
+    from glkm_prior.bench import BenchConfig, run_benchmark
+    from glkm_prior.datasets import detect_layout, load_dataset
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for name in ("a", "b"):
+        img = rng.random((100, 200, 3))
+        img = (img + np.roll(img, 1, 0) + np.roll(img, 1, 1)) / 3  # some texture, not pure noise
+        Image.fromarray((img * 255).astype(np.uint8)).save(folder / f"{name}.jpg", quality=95)
+    (folder / "attribute.txt").write_text("a   manmade   saturated\nb   natural\n")
+    assert detect_layout(folder) == "photos"
+    samples = load_dataset(folder)
+    assert [s.categories for s in samples] == [("manmade", "saturated"), ("natural",)]
+    out = tmp_path / "run"
+    run_benchmark(BenchConfig(dataset=str(folder), method="identity", kernel_branch="native", out=str(out)),
+                           progress=False)
+    rows = json.loads((out / "results.json").read_text())["rows"]
+    for row in rows:
+        assert row["psnr"] is None and row["niqe"] is not None and row["piqe"] is not None
+        assert row["niqe"] == pytest.approx(row["niqe_input"], abs=0.05)  # the result is the (requantised) input
+    summary = json.loads((out / "summary.json").read_text())["table"]
+    assert summary["manmade"]["images"] == 1 and summary["saturated"]["images"] == 1 and summary["all"]["images"] == 2
+    assert summary["natural"]["niqe"]["mean"] == pytest.approx([r for r in rows if r["name"] == "b"][0]["niqe"])
+    assert "NIQE" in (out / "summary.md").read_text()

@@ -154,9 +154,13 @@ def test_detection_errors(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(InvalidInputError, match="empty"):
         datasets.load_dataset(tmp_path / "empty")
-    _png(tmp_path / "odd" / "x.png", (8, 8))
+    (tmp_path / "odd").mkdir()
+    (tmp_path / "odd" / "notes.txt").write_text("no images here")
     with pytest.raises(InvalidInputError, match="unknown dataset layout"):
         datasets.load_dataset(tmp_path / "odd")
+    _png(tmp_path / "photos" / "x.png", (8, 8))  # bare images: photos without ground truth
+    assert datasets.detect_layout(tmp_path / "photos") == "photos"
+    assert [s.name for s in datasets.load_dataset(tmp_path / "photos")] == ["x"]
     with pytest.raises(InvalidInputError, match="unknown dataset 'nope'"):
         datasets.load_dataset("nope")
     (tmp_path / "f" / "blurry").mkdir(parents=True)

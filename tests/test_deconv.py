@@ -600,3 +600,35 @@ def test_noise_estimate_reads_white_noise_on_a_smooth_image_and_sets_the_prior_w
     rgb = smooth.expand(1, 3, 200, 240) + 0.03 * torch.randn(1, 3, 200, 240, generator=g)
     assert estimate_noise(rgb) == pytest.approx(0.03 / 3 ** 0.5, rel=0.05)
     assert noise_adapted_lam(smooth) == NONBLIND["lam"]  # clean input keeps the Levin setting
+
+
+def test_clipped_highlight_does_not_ring_when_saturated_pixels_leave_the_data_term():
+    """A bright light (4x white) blurred and clipped at 1: with saturation handling the error
+    around it (the halo ring) drops to less than half of the same run without it."""
+    from glkm_prior.physics import blur
+
+    g = torch.Generator().manual_seed(0)
+    K, H, W = 15, 120, 120
+    x = 0.2 + 0.4 * F.avg_pool2d(torch.rand(1, 1, H + K - 1 + 5, W + K - 1 + 5, generator=g), 6, stride=1)
+    yy, xx = torch.meshgrid(torch.arange(x.shape[-2]), torch.arange(x.shape[-1]), indexing="ij")
+    spot = ((yy - 60) ** 2 + (xx - 70) ** 2) <= 9
+    x = torch.where(spot, torch.full_like(x, 4.0), x)
+    k = torch.zeros(1, 1, K, K)
+    k[0, 0, K // 2, 2:-2] = 1
+    k[0, 0, 3: K // 2, K - 3] = 1
+    k /= k.sum()
+    y = (blur(x, k, "valid") + 0.005 * torch.randn(1, 1, H, W, generator=g)).clamp(0, 1)
+    assert float((y >= 0.98).float().mean()) > 0.001  # the light is clipped
+    truth = x[..., K // 2: K // 2 + H, K // 2: K // 2 + W].clamp(0, 1)
+    s = spot[None, None, K // 2: K // 2 + H, K // 2: K // 2 + W].float()
+    ring = F.max_pool2d(s, 31, stride=1, padding=15).bool() & ~F.max_pool2d(s, 5, stride=1, padding=2).bool()
+    settings = dict(lam=2e-4, alpha=0.8, beta_max=1024, iters_per_beta=6)
+    plain = hyper_laplacian_deconv(y, k, **settings)
+    handled = hyper_laplacian_deconv(y, k, saturation=0.98, **settings)
+    halo = lambda d: float(((d - truth) ** 2)[ring].mean().sqrt())  # noqa: E731
+    assert halo(handled) < 0.5 * halo(plain)
+    # without clipped pixels the option changes nothing
+    y2 = y * 0.9
+    assert torch.equal(hyper_laplacian_deconv(y2, k, saturation=0.98, **settings), hyper_laplacian_deconv(y2, k, **settings))
+    with pytest.raises(InvalidInputError, match="saturation"):
+        hyper_laplacian_deconv(y, k, saturation=1.5)
