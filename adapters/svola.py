@@ -12,10 +12,11 @@ before each cell's blur, cells summed). The adapter follows the GLKM paper:
    cell index), as a baseline whose cells know nothing of each other. All cells are then
    optimised together with the image prior:
 
-   * ``fast``: coarse to fine, each cell's kernel against the L0 image step of its own
-     estimation window (the cell's neighbourhood, ``window_scale`` x the cell spacing around its
-     centre), all cells' data terms evaluated in one batched FFT (:func:`glkm_adapters.fast.estimate_kernels`);
-     then :func:`svola_deconvolve`: each cell's window support is deconvolved with its kernel
+   * ``fast``: on the finest pyramid level(s), a few alternations of each cell's L0 image step
+     on its own estimation window (``window_scale`` cell spacings around its centre) and Adam
+     steps on all cells' parameters, the data terms evaluated in one batched FFT
+     (:func:`glkm_adapters.fast.estimate_kernels`); GLKM latents are pulled towards the global
+     latent (``anchor``). Then :func:`svola_deconvolve`: each cell's window support is deconvolved with its kernel
      (hyper-Laplacian, as ``fast``) and the results are blended with the same windows (they sum
      to one, so there is no seam by construction);
    * ``dip``: SelfDeblur's loop with the SVOLA forward model in place of the uniform blur; the

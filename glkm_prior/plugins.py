@@ -32,6 +32,8 @@ BUILTIN_PLUGINS = {
     "vdip": "glkm_adapters.vdip",
     "fast": "glkm_adapters.fast",
     "svola": "glkm_adapters.svola",
+    "bird": "glkm_adapters.bird",
+    "blinddps": "glkm_adapters.blinddps",
 }
 
 _manager: pluggy.PluginManager | None = None
