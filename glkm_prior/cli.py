@@ -573,7 +573,9 @@ def cmd_deblur(args) -> int:
         "notes": notes,
     }
     atomic_write(paths["json"], lambda fh: fh.write((json.dumps(report, indent=2) + "\n").encode()), "report")
-    print(f"wrote {paths['image']} (kernel: {paths['kernel_png']}, {paths['kernel_npy']}; report: {paths['json']}) in {seconds:.1f} s")
+    field = f"; kernel field: {paths['field_png']}, {paths['field_npy']}" if nonuniform else ""
+    print(f"wrote {paths['image']} (kernel: {paths['kernel_png']}, {paths['kernel_npy']}{field}; report: {paths['json']}) "
+          f"in {seconds:.1f} s")
     return 0
 
 
