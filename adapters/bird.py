@@ -51,11 +51,11 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from glkm_prior.branch import KernelBranch, check_blurry
+from glkm_prior.branch import check_blurry
 from glkm_prior.diffusion import Denoiser, as_denoiser, ddim_timesteps, ddim_trajectory, project_to_sphere_
 from glkm_prior.errors import InvalidInputError
 from glkm_prior.physics import blur
-from glkm_prior.plugins import hookimpl, make_kernel_branch, project_kernel
+from glkm_prior.plugins import build_kernel_branch, hookimpl, project_kernel
 from glkm_prior.prior import check_kernel_size, to_luma
 
 from glkm_adapters.native_branch import NativeMLPKernelBranch
@@ -100,22 +100,6 @@ def from_model_image(x: torch.Tensor, repeated: bool) -> torch.Tensor:
     return x.mean(dim=1, keepdim=True) if repeated else x
 
 
-def build_branch(kernel_branch, blurry, kernel_size, *, pm, seed, prior=None, weights=None, branch_options=None,
-                 aliases=None) -> tuple[KernelBranch, str]:
-    """The kernel branch through the hook (``aliases`` maps e.g. 'native' to the method's own
-    native branch), or a ready-made :class:`KernelBranch`."""
-    if isinstance(kernel_branch, KernelBranch):
-        return kernel_branch, getattr(kernel_branch, "name", type(kernel_branch).__name__)
-    name = (aliases or {}).get(kernel_branch, kernel_branch)
-    opts = dict(branch_options or {})
-    if prior is not None:
-        opts.setdefault("prior", prior)
-    if weights is not None:
-        opts.setdefault("weights", weights)
-    opts.setdefault("seed", seed)
-    return make_kernel_branch(name, blurry, kernel_size, pm=pm, **opts), str(name)
-
-
 # ============================================================================ the loop
 @dataclass
 class BirdConfig:
@@ -151,9 +135,9 @@ class BirdLoop:
         gen = torch.Generator().manual_seed(self.seed)
         self.x_T = torch.randn(self.y.shape, generator=gen).requires_grad_(True)
         self.radius = math.sqrt(self.x_T[0].numel())
-        self.branch, self.branch_name = build_branch(kernel_branch, blurry, self.K, pm=pm, seed=self.seed, prior=prior,
-                                                     weights=weights, branch_options=branch_options,
-                                                     aliases={"native": "bird-native"})
+        self.branch, self.branch_name = build_kernel_branch(kernel_branch, blurry, self.K, pm=pm, seed=self.seed,
+                                                            prior=prior, weights=weights, branch_options=branch_options,
+                                                            aliases={"native": "bird-native"})
         lr_k = cfg.lr_kernel if cfg.lr_kernel is not None else KERNEL_LR.get(self.branch_name, self.branch.default_lr)
         self.lr_kernel = float(lr_k)
         self.optimizer = torch.optim.Adam([{"params": [self.x_T], "lr": float(cfg.lr_image)},
@@ -250,5 +234,4 @@ def glkm_methods(register):
              "google/ddpm-celebahq-256); --kernel-branch glkm|native")
 
 
-__all__ = ["BirdLoop", "BirdConfig", "BirdNativeKernelBranch", "run_bird", "to_model_image", "from_model_image",
-           "build_branch"]
+__all__ = ["BirdLoop", "BirdConfig", "BirdNativeKernelBranch", "run_bird", "to_model_image", "from_model_image"]

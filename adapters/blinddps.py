@@ -62,10 +62,10 @@ from glkm_prior.branch import check_blurry
 from glkm_prior.diffusion import DDPMChain, Denoiser, as_denoiser, respaced_timesteps
 from glkm_prior.errors import InvalidInputError
 from glkm_prior.physics import blur
-from glkm_prior.plugins import hookimpl, project_kernel
+from glkm_prior.plugins import build_kernel_branch, hookimpl, project_kernel
 from glkm_prior.prior import check_kernel_size
 
-from glkm_adapters.bird import build_branch, from_model_image, to_model_image
+from glkm_adapters.bird import from_model_image, to_model_image
 
 BOUNDARY = "same"
 SCALES = ("sqrt_alpha_bar",)
@@ -129,8 +129,9 @@ class BlindDPSSampler:
         else:
             if kernel_denoiser is not None:
                 raise InvalidInputError("kernel_denoiser is only used by the native kernel branch")
-            self.branch, self.branch_name = build_branch(kernel_branch, blurry, self.K, pm=pm, seed=self.seed,
-                                                         prior=prior, weights=weights, branch_options=branch_options)
+            self.branch, self.branch_name = build_kernel_branch(kernel_branch, blurry, self.K, pm=pm, seed=self.seed,
+                                                                prior=prior, weights=weights,
+                                                                branch_options=branch_options)
             lr = cfg.lr_kernel if cfg.lr_kernel is not None else KERNEL_LR.get(self.branch_name, self.branch.default_lr)
             self.lr_kernel = float(lr)
             self.optimizer = torch.optim.Adam(list(self.branch.parameters()), lr=self.lr_kernel)

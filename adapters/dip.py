@@ -53,10 +53,10 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.optim.lr_scheduler import MultiStepLR
 
-from glkm_prior.branch import KernelBranch, check_blurry
+from glkm_prior.branch import check_blurry
 from glkm_prior.errors import InvalidInputError
 from glkm_prior.physics import blur
-from glkm_prior.plugins import hookimpl, make_kernel_branch, project_kernel
+from glkm_prior.plugins import build_kernel_branch, hookimpl, project_kernel
 from glkm_prior.prior import check_kernel_size, to_luma
 from glkm_prior.ssim_loss import SSIMToReference
 
@@ -311,20 +311,11 @@ class DeepPriorLoop:
         self.net.train()
 
         # kernel branch through the hook (or a branch built by the caller)
-        if isinstance(kernel_branch, KernelBranch):
-            self.branch = kernel_branch
-            self.branch_name = getattr(kernel_branch, "name", type(kernel_branch).__name__)
-        else:
-            opts = dict(branch_options or {})
-            if prior is not None:
-                opts.setdefault("prior", prior)
-            if weights is not None:
-                opts.setdefault("weights", weights)
-            opts.setdefault("seed", self.seed)
-            if init_latent is not None:
-                opts["init_latent"] = init_latent
-            self.branch = make_kernel_branch(kernel_branch, self.y, self.K, pm=pm, **opts)
-            self.branch_name = str(kernel_branch)
+        opts = dict(branch_options or {})
+        if init_latent is not None:
+            opts["init_latent"] = init_latent
+        self.branch, self.branch_name = build_kernel_branch(kernel_branch, self.y, self.K, pm=pm, seed=self.seed,
+                                                            prior=prior, weights=weights, branch_options=opts)
         if init_latent is not None:
             w = getattr(self.branch, "w", None)
             if not isinstance(w, torch.Tensor):

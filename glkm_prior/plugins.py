@@ -116,6 +116,27 @@ def make_kernel_branch(name: str, blurry, kernel_size: int, pm: pluggy.PluginMan
     return offered[name].factory(blurry, kernel_size, **options)
 
 
+def build_kernel_branch(kernel_branch, blurry, kernel_size: int, *, pm: pluggy.PluginManager | None = None, seed=None,
+                        prior=None, weights=None, branch_options: dict | None = None, aliases: dict | None = None):
+    """What a method's loop does to get its kernel branch: ``kernel_branch`` is a ready-made
+    :class:`~glkm_prior.branch.KernelBranch` (returned as is) or a registered name (``aliases``
+    maps e.g. 'native' to a method's own native branch), built by :func:`make_kernel_branch`
+    with ``branch_options`` plus the loop's ``prior``, ``weights`` and ``seed``.
+    Returns ``(branch, name)``."""
+    from .branch import KernelBranch
+
+    if isinstance(kernel_branch, KernelBranch):
+        return kernel_branch, getattr(kernel_branch, "name", type(kernel_branch).__name__)
+    name = (aliases or {}).get(kernel_branch, kernel_branch)
+    opts = dict(branch_options or {})
+    if prior is not None:
+        opts.setdefault("prior", prior)
+    if weights is not None:
+        opts.setdefault("weights", weights)
+    opts.setdefault("seed", seed)
+    return make_kernel_branch(name, blurry, kernel_size, pm=pm, **opts), str(name)
+
+
 def get_method(name: str, pm: pluggy.PluginManager | None = None) -> Registration:
     offered = methods(pm)
     if name not in offered:
