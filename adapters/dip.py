@@ -346,8 +346,12 @@ class DeepPriorLoop:
         if not self.grads_ok():
             return False
         self.optimizer.step()
-        project_kernel(self.branch, step, pm=self.pm)
+        self.project(step)
         return True
+
+    def project(self, step: int) -> None:
+        """The per-step ``glkm_project_kernel`` hook on the kernel branch."""
+        project_kernel(self.branch, step, pm=self.pm)
 
     def grads_ok(self) -> bool:
         return True

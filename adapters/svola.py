@@ -37,7 +37,7 @@ from glkm_prior.errors import InvalidInputError
 from glkm_prior.kernel_estimation import resize_image
 from glkm_prior.plugins import hookimpl, make_kernel_branch, project_kernel
 from glkm_prior.prior import KernelPrior, to_luma
-from glkm_prior.svola import svola_blur, svola_windows
+from glkm_prior.svola import svola_blur, svola_windows, window_centres, window_profiles
 
 from .glkm_branch import GLKMKernelBranch
 from .dip import DIPConfig, SelfDeblur, make_config
@@ -114,11 +114,6 @@ def make_patch_kernels(kernel_branch: str, blurry, kernel_size: int, cells: int,
     return PatchKernels(branches)
 
 
-def cell_centres(n: int, cells: int) -> list[float]:
-    """Window centres along one axis (as :func:`glkm_prior.svola.svola_windows`)."""
-    return [i * (n - 1) / (cells - 1) for i in range(cells)] if cells > 1 else [(n - 1) / 2]
-
-
 def estimation_windows(height: int, width: int, grid, scale: float = WINDOW_SCALE) -> list[tuple[int, int, int, int]]:
     """Per cell (row-major), the (top, left, h, w) window its kernel is estimated on: ``scale``
     cell spacings around the cell's centre, clipped to the image."""
@@ -126,8 +121,8 @@ def estimation_windows(height: int, width: int, grid, scale: float = WINDOW_SCAL
     sp_r = (height - 1) / (P - 1) if P > 1 else height
     sp_c = (width - 1) / (Q - 1) if Q > 1 else width
     boxes = []
-    for cr in cell_centres(height, P):
-        for cc in cell_centres(width, Q):
+    for cr in window_centres(height, P):
+        for cc in window_centres(width, Q):
             t, b = max(0, round(cr - scale * sp_r / 2)), min(height, round(cr + scale * sp_r / 2) + 1)
             l, r = max(0, round(cc - scale * sp_c / 2)), min(width, round(cc + scale * sp_c / 2) + 1)
             boxes.append((t, l, b - t, r - l))
@@ -142,17 +137,18 @@ def svola_deconvolve(blurry: torch.Tensor, kernels: torch.Tensor, grid, **nonbli
     P, Q = grid
     H, W = blurry.shape[-2:]
     K = kernels.shape[-1]
-    windows = svola_windows(H, W, (P, Q))
+    # the windows of svola_windows, built one crop at a time from their row and column profiles
+    row_profiles, col_profiles = window_profiles(H, P), window_profiles(W, Q)
     if nonblind.get("lam") is None:  # one noise level for the whole image, not one per crop
         nonblind = {**nonblind, "lam": noise_adapted_lam(blurry)}
     out = torch.zeros_like(blurry, dtype=torch.float32)
     for n in range(P * Q):
-        rows = torch.nonzero(windows[n].amax(dim=1) > 0).flatten()
-        cols = torch.nonzero(windows[n].amax(dim=0) > 0).flatten()
+        row, col = row_profiles[n // Q], col_profiles[n % Q]
+        rows, cols = torch.nonzero(row > 0).flatten(), torch.nonzero(col > 0).flatten()
         t, b = max(0, int(rows[0]) - K), min(H, int(rows[-1]) + 1 + K)
         l, r = max(0, int(cols[0]) - K), min(W, int(cols[-1]) + 1 + K)
         part = nonblind_deconv(blurry[..., t:b, l:r].float(), kernels[n: n + 1], **nonblind)
-        out[..., t:b, l:r] += windows[n, t:b, l:r] * part
+        out[..., t:b, l:r] += row[t:b, None] * col[None, l:r] * part
     return out
 
 
@@ -192,9 +188,8 @@ def run_svola_fast(blurry, *, kernel_size, kernel_branch="glkm", seed=0, iters=N
                                     f"for a {K} px kernel: use a coarser --grid")
         ct, cl, ch, cw = informative_crop(cell, cfg["max_side"])
         ys.append(cell[..., ct: ct + ch, cl: cl + cw])
-    small = [resize_image(y, K_b / K) for y in ys]
     branch_opts.pop("weights", None)
-    patches = make_patch_kernels(kernel_branch, small[0], K_b, len(ys), pm=pm, seed=seed,
+    patches = make_patch_kernels(kernel_branch, resize_image(ys[0], K_b / K), K_b, len(ys), pm=pm, seed=seed,
                                  global_branch=glob["branch"], prior=prior, **branch_opts)
     lr = kernel_lr if kernel_lr is not None else KERNEL_LR.get(kernel_branch, patches.default_lr)
     cell_cfg = {**cfg, "iters": min(int(cell_iters), cfg["iters"]) if cell_iters is not None else cfg["iters"]}
@@ -269,12 +264,8 @@ class SVOLASelfDeblur(SelfDeblur):
     def forward_model(self, out_x: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
         return svola_blur(out_x, k, self.windows)
 
-    def optimise(self, loss: torch.Tensor, step: int) -> bool:
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer.step()
+    def project(self, step: int) -> None:
         self.branch.project_each(step, pm=self.pm)
-        return True
 
 
 @hookimpl

@@ -33,6 +33,7 @@ import torch
 import torch.nn.functional as F
 
 from .errors import InvalidInputError
+from .svola import window_centres
 from .synthesis import camera_trajectory
 
 #: Largest distance, in px, between the displacements of consecutive poses (smooth kernels).
@@ -117,9 +118,7 @@ class CameraMotion:
         """Kernels at the centres of a P x Q grid spanning the image (as SVOLA's window centres)
         -> (P, Q, K, K)."""
         P, Q = grid
-        rows = np.linspace(0, self.height - 1, P) if P > 1 else np.array([(self.height - 1) / 2])
-        cols = np.linspace(0, self.width - 1, Q) if Q > 1 else np.array([(self.width - 1) / 2])
-        rr, cc = np.meshgrid(rows, cols, indexing="ij")
+        rr, cc = np.meshgrid(window_centres(self.height, P), window_centres(self.width, Q), indexing="ij")
         return self.kernels_at(rr, cc).reshape(P, Q, self.kernel_size, self.kernel_size)
 
     def describe(self) -> dict:

@@ -27,12 +27,19 @@ from .errors import InvalidInputError
 from .physics import blur, blur_adjoint
 
 
-def _hats(n: int, cells: int, dtype=torch.float32) -> torch.Tensor:
-    """(cells, n) triangular windows on ``n`` samples, summing to 1 at every sample."""
+def window_centres(n: int, cells: int) -> list[float]:
+    """Centres of the ``cells`` windows along an axis of ``n`` samples: spread from the first
+    sample to the last (one cell: the middle)."""
+    return [i * (n - 1) / (cells - 1) for i in range(cells)] if cells > 1 else [(n - 1) / 2]
+
+
+def window_profiles(n: int, cells: int, dtype=torch.float32) -> torch.Tensor:
+    """(cells, n) triangular windows on ``n`` samples, summing to 1 at every sample; the 2-D
+    windows are products of a row and a column profile."""
     if cells == 1:
         return torch.ones(1, n, dtype=dtype)
     t = torch.arange(n, dtype=torch.float64)
-    centres = torch.linspace(0, n - 1, cells, dtype=torch.float64)
+    centres = torch.tensor(window_centres(n, cells), dtype=torch.float64)
     spacing = (n - 1) / (cells - 1)
     return (1 - (t[None, :] - centres[:, None]).abs() / spacing).clamp_min(0).to(dtype)
 
@@ -44,7 +51,7 @@ def svola_windows(height: int, width: int, grid: tuple[int, int] = (3, 3)) -> to
         raise InvalidInputError(f"grid must be positive, got {grid!r}")
     if P > height or Q > width:
         raise InvalidInputError(f"a {P}x{Q} grid does not fit a {height}x{width} image")
-    rows, cols = _hats(height, P), _hats(width, Q)
+    rows, cols = window_profiles(height, P), window_profiles(width, Q)
     return (rows[:, None, :, None] * cols[None, :, None, :]).reshape(P * Q, height, width)
 
 
