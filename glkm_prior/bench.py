@@ -713,14 +713,17 @@ def _seed_stats(rows: list[dict], key: str, seeds) -> dict | None:
     }
 
 
+def row_categories(row: dict) -> list[str]:
+    """A row's categories: several per photo (Lai's real set; the photo counts in each), else
+    its one category (rows written before ``categories`` existed)."""
+    return row.get("categories") or [row["category"]]
+
+
 def summarize(rows: list[dict], seeds) -> dict:
     """Mean and std (sample std, ddof=1; None for one seed) across seeds of the per-seed means
     over images, per category and overall ('all')."""
-    def cats(r):  # several per photo (Lai's real set): the photo counts in each
-        return r.get("categories") or [r["category"]]
-
-    categories = sorted({c for r in rows for c in cats(r)})
-    groups = {c: [r for r in rows if c in cats(r)] for c in categories}
+    categories = sorted({c for r in rows for c in row_categories(r)})
+    groups = {c: [r for r in rows if c in row_categories(r)] for c in categories}
     if len(categories) > 1 or "all" not in groups:
         groups["all"] = rows
     table = {}
@@ -792,7 +795,7 @@ def write_run_gallery(rows: list[dict], out: Path, title: str) -> dict:
             name=r["name"] if len({x["seed"] for x in rows}) == 1 else f"{r['name']} (seed {r['seed']})",
             blurry=Path(r["blurry"]), result=out / r["image"],
             kernel=(out / r["kernel"]).with_suffix(".png") if r.get("kernel") else None,
-            categories=tuple(r.get("categories") or [r["category"]]),
+            categories=tuple(row_categories(r)),
             scores={k: (float(r[k]) if isinstance(r.get(k), (int, float)) and math.isfinite(r[k]) else None) for k in keys}))
     return write_gallery(entries, out, title, score_keys=keys)
 

@@ -141,9 +141,15 @@ class KernelDataTerm:
             for xd, yd in zip(_diffs(self.x_full), _diffs(self.y)):
                 total = total + (F.conv2d(xd, k) - yd).square().sum()
             return total / self.energy
-        spec = torch.fft.rfft2(k[0, 0], s=(self.M, self.M))
-        quad = ((spec.real.square() + spec.imag.square()) * self.R_hat * self.weights).sum() / (self.M * self.M)
-        return quad - 2.0 * (self.b * k).sum() + 1.0
+        return _quadratic(k, self.R_hat, self.b, self.weights, self.M)[0]
+
+
+def _quadratic(k: torch.Tensor, R_hat: torch.Tensor, b: torch.Tensor, weights: torch.Tensor, M: int) -> torch.Tensor:
+    """``k^T A k - 2 b^T k + 1`` per kernel of ``k`` (N, 1, K, K) -> (N,), with ``A`` given by the
+    half spectrum ``R_hat`` ((M, M//2+1) or one per kernel) and Parseval column ``weights``."""
+    spec = torch.fft.rfft2(k[:, 0], s=(M, M))
+    quad = ((spec.real.square() + spec.imag.square()) * R_hat * weights).sum(dim=(-2, -1)) / (M * M)
+    return quad - 2.0 * (b * k).sum(dim=(1, 2, 3)) + 1.0
 
 
 class StackedDataTerms:
@@ -161,9 +167,7 @@ class StackedDataTerms:
         if k.shape[0] != self.R_hat.shape[0] or k.shape[-1] != self.kernel_size:
             raise InvalidInputError(f"expected ({self.R_hat.shape[0]}, 1, {self.kernel_size}, {self.kernel_size}) kernels, "
                                     f"got {tuple(k.shape)}")
-        spec = torch.fft.rfft2(k[:, 0], s=(self.M, self.M))
-        quad = ((spec.real.square() + spec.imag.square()) * self.R_hat * self.weights).sum(dim=(-2, -1)) / (self.M * self.M)
-        return quad - 2.0 * (self.b * k).sum(dim=(1, 2, 3)) + 1.0
+        return _quadratic(k, self.R_hat, self.b, self.weights, self.M)
 
 
 def clean_kernel(k: torch.Tensor, rel_threshold: float = 0.05) -> torch.Tensor:
