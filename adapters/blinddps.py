@@ -119,7 +119,7 @@ class BlindDPSSampler:
         if self.native:
             self.kernel_denoiser = as_denoiser(kernel_denoiser, default=None, what="kernel_denoiser (BlindDPS' kernel "
                                                "diffusion model, needed by the native kernel branch; the glkm branch "
-                                               "needs none)", **load_options)
+                                               "needs none)", guided_config="blinddps-kernel", **load_options)
             self.kernel_denoiser.check_image((1, 1, self.K, self.K), "kernel")
             kT = self.kernel_denoiser.num_train_timesteps
             self.kernel_chain = DDPMChain(self.kernel_denoiser.alphas_cumprod, respaced_timesteps(kT, cfg.steps))

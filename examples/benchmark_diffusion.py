@@ -3,9 +3,11 @@
 1. ``bird`` and ``blinddps`` with a tiny random diffusers UNet (64 x 64, ~177k parameters),
    GLKM branch with an untrained prior: seconds per image for 5 steps and for the defaults
    (BIRD 100 iterations x 10 DDIM steps; BlindDPS 1000 steps with ``--full-blinddps``, ~2 min).
-2. The full google/ddpm-celebahq-256 UNet architecture (random weights, no download): parameters,
-   GMAC per forward, seconds per forward and per forward + backward to the input, peak RSS; the
-   expected cost of one image = evaluations x these times.
+2. The full google/ddpm-celebahq-256 UNet architecture (BIRD's prior; random weights, no download)
+   and BlindDPS' own FFHQ 256 guided-diffusion UNet (``glkm_prior.guided_unet``, config 'ffhq', the
+   architecture of ``ffhq_10m.pt``): parameters, GMAC per forward, seconds per forward and per
+   forward + backward to the input, peak RSS; the expected cost of one image = evaluations x
+   these times.
 
 Needs diffusers (``pip install -e ".[diffusion]"``). Run: ``OMP_NUM_THREADS=1 python examples/benchmark_diffusion.py``.
 """
@@ -15,6 +17,7 @@ import sys
 import time
 
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 
 try:
     import diffusers
@@ -26,6 +29,7 @@ import glkm_adapters.bird as bird
 import glkm_adapters.blinddps as blinddps
 from glkm_prior import KernelPrior
 from glkm_prior.diffusion import Denoiser, linear_alphas_cumprod
+from glkm_prior.guided_unet import build_guided_unet
 
 torch.set_num_threads(1)
 torch.manual_seed(0)
@@ -54,22 +58,30 @@ cfg = dict(sample_size=256, in_channels=3, out_channels=3, block_out_channels=(1
            up_block_types=("UpBlock2D", "AttnUpBlock2D") + ("UpBlock2D",) * 4, norm_num_groups=32, norm_eps=1e-6,
            downsample_padding=0, flip_sin_to_cos=False, freq_shift=1, act_fn="silu", attention_head_dim=None,
            time_embedding_type="positional", mid_block_scale_factor=1, center_input_sample=False)
-full = diffusers.UNet2DModel(**cfg).eval().requires_grad_(False)
-x, t = torch.randn(1, 3, 256, 256), torch.tensor([500])
-with torch.no_grad():
-    from torch.utils.flop_counter import FlopCounterMode
 
-    with FlopCounterMode(display=False) as counter:
-        full(x, t)
+
+def cost(name, net, unwrap=lambda out: out):
+    """Parameters, GMAC per forward, seconds per forward and per forward + input backward."""
+    net = net.eval().requires_grad_(False)
+    x, t = torch.randn(1, 3, 256, 256), torch.tensor([500])
+    with torch.no_grad():
+        with FlopCounterMode(display=False) as counter:
+            net(x, t)
+        t0 = time.perf_counter()
+        net(x, t)
+        forward = time.perf_counter() - t0
+    xg = x.clone().requires_grad_(True)
     t0 = time.perf_counter()
-    full(x, t)
-    forward = time.perf_counter() - t0
-xg = x.clone().requires_grad_(True)
-t0 = time.perf_counter()
-(grad,) = torch.autograd.grad(full(xg, t).sample.square().sum(), xg)
-both = time.perf_counter() - t0
-print(f"CelebA-HQ 256 UNet: {sum(p.numel() for p in full.parameters()) / 1e6:.1f} M parameters, "
-      f"{counter.get_total_flops() / 2e9:.0f} GMAC per forward; forward {forward:.1f} s, forward + input backward "
-      f"{both:.1f} s; peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6:.2f} GB")
-print(f"expected per image: BIRD 1000 forwards ~{1000 * forward / 60:.0f} min; BlindDPS 1000 forward+backward "
-      f"steps ~{1000 * both / 3600:.1f} h")
+    torch.autograd.grad(unwrap(net(xg, t)).square().sum(), xg)
+    both = time.perf_counter() - t0
+    print(f"{name}: {sum(p.numel() for p in net.parameters()) / 1e6:.1f} M parameters, "
+          f"{counter.get_total_flops() / 2e9:.0f} GMAC per forward; forward {forward:.1f} s, forward + input backward "
+          f"{both:.1f} s; peak RSS so far {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6:.2f} GB")
+    return forward, both
+
+
+forward, _ = cost("CelebA-HQ 256 UNet (BIRD)", diffusers.UNet2DModel(**cfg), unwrap=lambda out: out.sample)
+print(f"expected per image: BIRD 1000 forwards ~{1000 * forward / 60:.0f} min")
+_, both = cost("BlindDPS FFHQ 256 guided-diffusion UNet", build_guided_unet("ffhq"))
+print(f"expected per image: BlindDPS 1000 forward+backward steps of the image model ~{1000 * both / 3600:.1f} h "
+      f"(native: plus the 64 x 64 kernel model at every step)")

@@ -10,8 +10,10 @@ Nothing here trains a diffusion model: denoisers are loaded. Three sources are a
   256 model that BIRD's prior corresponds to);
 * a guided-diffusion checkpoint, the format of BlindDPS' models (``ffhq_10m.pt``,
   ``kernel_checkpoint.pt``): :func:`load_guided_diffusion_state` reads the state dict safely
-  (safetensors, or ``torch.load(..., weights_only=True)``) into a network you build with the
-  matching architecture, and rejects a file whose keys do not match;
+  (safetensors, or ``torch.load(..., weights_only=True)``) into a network with the matching
+  architecture, and rejects a file whose keys do not match. The architecture is
+  :mod:`glkm_prior.guided_unet` (guided-diffusion's UNet): pass a config name, e.g.
+  ``load_guided_diffusion("ffhq_10m.pt", "ffhq")`` or ``(..., "blinddps-kernel")``, or a module;
 * any ``nn.Module`` ``unet(x, t)`` plus its ``alphas_cumprod`` (tests build a tiny one).
 
 Conventions: images inside the diffusion loops are in [-1, 1]; the network predicts the noise
@@ -196,13 +198,15 @@ def _int_or_none(value) -> int | None:
     return int(value)
 
 
-def as_denoiser(denoiser: Any, *, default: str | None = DEFAULT_MODEL, what: str = "denoiser", **load_options) -> Denoiser:
+def as_denoiser(denoiser: Any, *, default: str | None = DEFAULT_MODEL, what: str = "denoiser",
+                guided_config: str = "ffhq", **load_options) -> Denoiser:
     """A :class:`Denoiser` from what a method was given: a Denoiser (returned as is); a pair
     ``(unet, scheduler)`` (a diffusers scheduler or an alpha-bar array), an object with ``unet``
     and ``alphas_cumprod`` attributes, or a diffusers pipeline (``unet`` + ``scheduler``): wrapped,
-    same network object; a folder or Hub repo id in diffusers format (loaded with
-    :func:`load_diffusers_unet` and ``load_options``); or None for ``default`` (an error if
-    ``default`` is None)."""
+    same network object; a guided-diffusion checkpoint *file* (BlindDPS' format; architecture
+    ``guided_config``, see :mod:`glkm_prior.guided_unet`); a folder or Hub repo id in diffusers
+    format (loaded with :func:`load_diffusers_unet` and ``load_options``); or None for ``default``
+    (an error if ``default`` is None)."""
     if denoiser is None:
         if default is None:
             raise InvalidInputError(f"no {what} given: pass {what}= a Denoiser, a diffusers folder or Hub repo id")
@@ -210,6 +214,8 @@ def as_denoiser(denoiser: Any, *, default: str | None = DEFAULT_MODEL, what: str
     if isinstance(denoiser, Denoiser):
         return denoiser
     if isinstance(denoiser, (str, os.PathLike)):
+        if Path(denoiser).is_file():  # a guided-diffusion checkpoint, e.g. BlindDPS' ffhq_10m.pt
+            return load_guided_diffusion(denoiser, guided_config)
         return load_diffusers_unet(denoiser, **load_options)
     if isinstance(denoiser, (tuple, list)) and len(denoiser) == 2:  # (unet, scheduler or alphas_cumprod)
         unet, schedule = denoiser
@@ -522,9 +528,22 @@ def _listing(keys: list[str], n: int = 5) -> str:
     return ", ".join(keys[:n]) + (f", ... ({len(keys)} in all)" if len(keys) > n else "")
 
 
-def load_guided_diffusion_state(path: str | os.PathLike, model: nn.Module) -> nn.Module:
+def _guided_model(model: nn.Module | str) -> nn.Module:
+    """``model`` itself, or a fresh :class:`~glkm_prior.guided_unet.GuidedUNet` for a config name."""
+    if isinstance(model, str):
+        from .guided_unet import build_guided_unet
+
+        return build_guided_unet(model)
+    if not isinstance(model, nn.Module):
+        raise InvalidInputError(f"model must be an nn.Module or a guided-diffusion config name, got {type(model).__name__}")
+    return model
+
+
+def load_guided_diffusion_state(path: str | os.PathLike, model: nn.Module | str) -> nn.Module:
     """Load a guided-diffusion checkpoint (BlindDPS' ``ffhq_10m.pt``, ``kernel_checkpoint.pt``, or
-    the same weights as ``.safetensors``) into ``model``, built with the matching architecture.
+    the same weights as ``.safetensors``) into ``model``, built with the matching architecture, or
+    into a new :class:`~glkm_prior.guided_unet.GuidedUNet` when ``model`` is a config name of
+    :data:`~glkm_prior.guided_unet.GUIDED_UNET_CONFIGS` ('ffhq', 'blinddps-kernel').
 
     The file is read safely: safetensors, or ``torch.load(path, weights_only=True,
     map_location='cpu')`` (memory-mapped when possible). A state dict saved from DataParallel
@@ -536,6 +555,7 @@ def load_guided_diffusion_state(path: str | os.PathLike, model: nn.Module) -> nn
     path = Path(path)
     if not path.is_file():
         raise WeightsError(f"checkpoint file not found: {path}")
+    model = _guided_model(model)
     state = _flat_state(_read_state(path), path)
     expected = model.state_dict()
     missing = sorted(set(expected) - set(state))
@@ -558,11 +578,12 @@ def load_guided_diffusion_state(path: str | os.PathLike, model: nn.Module) -> nn
     return model
 
 
-def load_guided_diffusion(path: str | os.PathLike, model: nn.Module, *, alphas_cumprod: Any = None,
+def load_guided_diffusion(path: str | os.PathLike, model: nn.Module | str, *, alphas_cumprod: Any = None,
                           image_size: int | None = None, channels: int | None = None) -> Denoiser:
-    """:func:`load_guided_diffusion_state` then a :class:`Denoiser` with the schedule of
-    guided-diffusion's BlindDPS configs (linear, 1000 steps) unless ``alphas_cumprod`` is given.
-    A learned-variance network (2C outputs) is detected at run time."""
+    """:func:`load_guided_diffusion_state` (``model``: a module or a config name such as 'ffhq' or
+    'blinddps-kernel') then a :class:`Denoiser` with the schedule of guided-diffusion's BlindDPS
+    configs (linear, 1000 steps) unless ``alphas_cumprod`` is given. A learned-variance network
+    (2C outputs) is detected at run time."""
     model = load_guided_diffusion_state(path, model)
     ac = linear_alphas_cumprod(1000) if alphas_cumprod is None else alphas_cumprod
     return Denoiser(model, ac, image_size=image_size, channels=channels, source=str(path))
