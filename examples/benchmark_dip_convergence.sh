@@ -1,0 +1,25 @@
+#!/bin/bash
+# Issue 5's convergence study: SelfDeblur's loop (`dip`) with the GLKM vs the native kernel
+# branch, 1000 iterations, on 8 Levin images (im1_kernel1..8: one per kernel) x seeds 0, 1, 2.
+# Cost on this 2-core CPU: ~1.6 s/iteration on one thread, i.e. ~27 min per (image, seed) and
+# ~21 h of one core for the 48 runs. The order interleaves the two branches image by image
+# (seed 0 first), so a partial run already compares them; every `glkm eval` call resumes, so
+# rerun this script (any number of sessions) until it prints the final summaries.
+# Results are committed in benchmarks/dip_convergence/ (per-run JSON + images, small).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+OUT=${OUT:-benchmarks/dip_convergence}
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
+for seed in 0 1 2; do
+  for n in 1 2 3 4 5 6 7 8; do
+    for branch in glkm native; do
+      glkm eval levin --method dip --kernel-branch "$branch" --iters 1000 --seeds "$seed" --limit "$n" \
+          --out "$OUT/levin8_$branch" --no-progress
+    done
+  done
+done
+for branch in glkm native; do   # final summaries over all three seeds
+  glkm eval levin --method dip --kernel-branch "$branch" --iters 1000 --seeds 0,1,2 --limit 8 \
+      --out "$OUT/levin8_$branch" --no-progress
+done
+glkm eval plot "$OUT/levin8_glkm" "$OUT/levin8_native" -o "$OUT/convergence.png"
