@@ -173,6 +173,52 @@ def estimate_kernels(ys, kernel_size, branch, branch_size, cfg, *, lr, pm=None, 
     return clean_kernel(kernel.detach(), cfg["kernel_threshold"]), trace, state["step"]
 
 
+def kernel_extent(k: torch.Tensor, mass: float = 0.97) -> int:
+    """Side in px of the smallest centred square window around the centroid of ``k`` (1, 1, K, K)
+    holding ``mass`` of it (a blur-extent measure robust to faint stray entries)."""
+    k = k[0, 0].clamp_min(0)
+    k = k / k.sum().clamp_min(1e-12)
+    ys, xs = torch.meshgrid(torch.arange(k.shape[0], dtype=k.dtype), torch.arange(k.shape[1], dtype=k.dtype), indexing="ij")
+    cy, cx = float((k * ys).sum()), float((k * xs).sum())
+    radius = torch.maximum((ys - cy).abs(), (xs - cx).abs())  # Chebyshev distance: square windows
+    order = torch.argsort(radius.flatten())
+    inside = k.flatten()[order].cumsum(0)
+    r = float(radius.flatten()[order][int(torch.searchsorted(inside, torch.tensor(mass, dtype=k.dtype)).clamp(max=k.numel() - 1))])
+    return int(2 * round(r) + 1)
+
+
+#: Kernel-size estimation (``kernel_size="estimate"``): a coarse run at ``SIZE_PROBE`` px for the
+#: largest size, the result's extent (97 % of the mass) times ``SIZE_MARGIN`` plus 2 px.
+SIZE_PROBE, SIZE_MARGIN, SIZE_RANGE = 31, 1.25, (11, 75)
+
+
+def estimate_kernel_size(blurry: torch.Tensor, *, kernel_branch="glkm", prior=None, pm=None, seed=0,
+                         max_size: int | None = None) -> dict:
+    """Blur size for an image of unknown blur: kernel estimation at a coarse scale where the
+    largest allowed kernel (``max_size``, default 75, at most half the image's shorter side) is
+    ``SIZE_PROBE`` px, then ``K = odd(SIZE_MARGIN * extent + 2)`` in ``SIZE_RANGE``. Returns
+    ``{"kernel_size", "extent", "max_size", "seconds"}`` (extent in full-resolution px)."""
+    start = time.perf_counter()
+    check_blurry(blurry)
+    y = to_luma(blurry.float())
+    top, left, h, w = informative_crop(y, DEFAULTS["max_side"])
+    y = y[..., top: top + h, left: left + w]
+    lo, hi = SIZE_RANGE
+    largest = odd(min(hi if max_size is None else int(max_size), min(y.shape[-2:]) // 2 - 1))
+    if largest <= SIZE_PROBE:  # a small image: no room for a coarse view
+        return {"kernel_size": max(lo, largest), "extent": None, "max_size": largest, "seconds": time.perf_counter() - start}
+    scale = SIZE_PROBE / largest
+    y_probe = resize_image(y, scale)
+    if kernel_branch == "glkm" and prior is None:
+        prior = KernelPrior.from_pretrained(kernel_size=SIZE_PROBE)
+    branch = make_kernel_branch(kernel_branch, y_probe, SIZE_PROBE, pm=pm, seed=seed, prior=prior)
+    lr = KERNEL_LR.get(kernel_branch, branch.default_lr)
+    kernel, _, _ = estimate_kernels([y_probe], SIZE_PROBE, branch, SIZE_PROBE, dict(DEFAULTS), lr=lr, pm=pm)
+    extent = kernel_extent(kernel) / scale
+    size = odd(min(max(SIZE_MARGIN * extent + 2, lo), largest))
+    return {"kernel_size": size, "extent": round(extent, 1), "max_size": largest, "seconds": time.perf_counter() - start}
+
+
 def resolve_options(options: dict, iters=None) -> dict:
     """:data:`DEFAULTS` updated with ``options`` (unknown keys raise) and ``iters``."""
     unknown = set(options) - set(DEFAULTS)

@@ -50,7 +50,10 @@ Scores
   ``summary.json``.
 
 Kernel sizes: the sample's ``kernel_size`` (Levin: the SelfDeblur sizes; Lai and synthetic
-sets: the true kernel's size), else the true kernel's size, else 31. GLKM priors are loaded
+sets: the true kernel's size), else the true kernel's size, else 31; the config's ``kernel_size``
+overrides it: K for every image, or ``'auto'`` (estimated per image from the blurry input by
+:func:`glkm_prior.cli.estimate_kernel_size`, as ``glkm deblur`` does; its seconds count as the
+method's, its report is the row's ``kernel_size_estimate``). GLKM priors are loaded
 once per generator canvas (31 or 75, :func:`glkm_prior.prior.bundle_spec`) with
 :func:`glkm_prior.cli.load_prior` (an untrained prior with a loud warning when no weights are
 bundled yet; the summary says so) and handed to the method as ``prior=``.
@@ -156,6 +159,7 @@ class BenchConfig:
     grid_rows: int = 16
     trace_every: int = 1
     true_kernel_orientation: str = "auto"
+    kernel_size: int | str | None = None  # None: the dataset's; "auto": estimated per image; or K
     options: dict = field(default_factory=dict)
 
     def validate(self) -> "BenchConfig":
@@ -170,6 +174,10 @@ class BenchConfig:
             raise InvalidInputError(f"trace_every must be a positive integer, got {self.trace_every!r}")
         if not self.out:
             raise InvalidInputError("an output folder (--out) is required")
+        if self.kernel_size is not None and self.kernel_size != "auto":
+            from .prior import check_kernel_size
+
+            check_kernel_size(self.kernel_size)
         if self.true_kernel_orientation not in ORIENTATIONS:
             raise InvalidInputError(f"true-kernel orientation must be one of {', '.join(ORIENTATIONS)}, "
                                     f"got {self.true_kernel_orientation!r}")
@@ -370,6 +378,7 @@ class _Dist:
 class _Runner:
     def __init__(self, cfg: BenchConfig, samples, folder: Path, layout: str, pm=None, log=None):
         self.cfg, self.samples, self.folder, self.layout = cfg, samples, folder, layout
+        self.pm = pm
         self.out = Path(cfg.out)
         self.log = log or (lambda m: print(m, file=sys.stderr))
         self.method = plugins.get_method(cfg.method, pm)
@@ -497,6 +506,15 @@ class _Runner:
         rotated = bool(fit and fit["rotated"] and cfg.true_kernel_orientation == "auto")
         if rotated:  # the data were made with the rotated kernel: that is the ground truth
             true_k = np.ascontiguousarray(true_k[::-1, ::-1])
+        size_estimate = None
+        if cfg.kernel_size == "auto":
+            from .cli import estimate_kernel_size
+
+            size_estimate = estimate_kernel_size(to_tensor(blurry), cfg.kernel_branch, cfg.weights, cfg.revision, seed,
+                                                 warn=self.log, pm=self.pm)
+            ks = size_estimate["kernel_size"]
+        elif cfg.kernel_size is not None:
+            ks = int(cfg.kernel_size)
         from .prior import check_kernel_size
 
         check_kernel_size(ks)
@@ -524,6 +542,8 @@ class _Runner:
         result, seconds = self._call(self.method, to_tensor(blurry), kernel_size=ks, seed=seed, true_kernel=tk,
                                      prior=prior, callback=callback)
         seconds = max(0.0, seconds - calls["seconds"])  # the runner's scoring is not the method's time
+        if size_estimate is not None:  # estimating the kernel size is part of the method's work
+            seconds += size_estimate["seconds"]
         image = quantise(to_array(result["image"].detach().float().clamp(0, 1).cpu()))
         kernel = _kernel_2d(result["kernel"])
         stem = pair_stem(sample.name, seed)
@@ -543,7 +563,7 @@ class _Runner:
             "true_kernel_fit_psnr_rotated": fit["flipped"] if fit else None,
             "psnr": None, "ssim": None, "ssd": None, "shift_y": None, "shift_x": None,
             "kernel_rel_l2": None, "kernel_psnr": None, "kernel_shift": None, "error_ratio": None, "lpips": None,
-            "seam_rmse": None, "interior_rmse": None, "grid": None,
+            "seam_rmse": None, "interior_rmse": None, "grid": None, "kernel_size_estimate": size_estimate,
             "niqe_input": None, "niqe": None, "piqe_input": None, "piqe": None,
             "categories": list(sample.categories) or ([sample.category] if sample.category else ["all"]),
             "seconds": seconds, "seconds_callback": calls["seconds"], "peak_rss_mb": None,

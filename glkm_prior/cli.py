@@ -16,7 +16,6 @@ from . import __version__
 from .errors import GLKMError, InvalidInputError, WeightsError
 
 DEFAULT_METHOD = "fast"
-AUTO_KERNEL_SIZE = 31
 
 
 def _kernel_size_arg(text: str):
@@ -56,7 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("-o", "--output", help="output image path (default: <input stem>_deblurred.png in the current folder)")
     d.add_argument("--method", default=DEFAULT_METHOD, help=f"deblurring method, see `glkm plugins` (default: {DEFAULT_METHOD})")
     d.add_argument("--kernel-branch", default="glkm", help="kernel branch the method uses: glkm (default) or native")
-    d.add_argument("--kernel-size", type=_kernel_size_arg, default="auto", help=f"kernel side in px, or auto (= {AUTO_KERNEL_SIZE})")
+    d.add_argument("--kernel-size", type=_kernel_size_arg, default="auto",
+                   help="kernel side in px, or auto (default: estimated from the image, 11-75 px, by a coarse run of "
+                   "the fast method)")
     d.add_argument("--iters", type=int, default=None, help="iterations of iterative methods (default: the method's own)")
     d.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     _add_weights_options(d)
@@ -197,6 +198,9 @@ def _eval_dataset_parser() -> argparse.ArgumentParser:
     d.add_argument("--seeds", default="0", help="comma-separated seeds, e.g. 0,1,2 (default 0)")
     d.add_argument("--iters", default=None, help="iterations of iterative methods (default: the method's own)")
     d.add_argument("--limit", default=None, help="only the first n images of the dataset")
+    d.add_argument("--kernel-size", type=_kernel_size_arg, default=None,
+                   help="kernel size the method is told: K, auto (estimated per image, as `glkm deblur`), or by "
+                   "default the dataset's (its kernels' size; 31 for photos without kernels)")
     d.add_argument("--out", default=None, help="output folder (default: eval_runs/<dataset>_<method>_<branch>)")
     _add_weights_options(d)
     d.add_argument("--grid-rows", default="16", help="images shown in grid.png (default 16)")
@@ -406,7 +410,8 @@ def cmd_eval_dataset(args) -> int:
         out = str(Path("eval_runs") / f"{name}_{args.method}_{args.kernel_branch}")
     cfg = BenchConfig(dataset=args.dataset, method=args.method, out=out, kernel_branch=args.kernel_branch,
                       seeds=seeds, iters=iters, limit=limit, weights=args.weights, revision=args.revision,
-                      grid_rows=grid_rows, trace_every=trace_every, true_kernel_orientation=args.true_kernel_orientation)
+                      grid_rows=grid_rows, trace_every=trace_every, true_kernel_orientation=args.true_kernel_orientation,
+                      kernel_size=args.kernel_size)
     result = run_benchmark(cfg, progress=not args.no_progress)
     if "markdown" in result:  # rank 0
         print(result["markdown"], end="")
@@ -458,6 +463,17 @@ def load_prior(weights, kernel_size: int, revision=None, warn=print):
         return KernelPrior.untrained(max(kernel_size, 31))
 
 
+def estimate_kernel_size(blurry, kernel_branch: str = "glkm", weights=None, revision=None, seed: int = 0,
+                         warn=print, pm=None) -> dict:
+    """``--kernel-size auto``: the blur size of ``blurry`` (1, C, H, W) estimated by a coarse run of
+    the fast method with ``kernel_branch`` (``glkm_adapters.fast.estimate_kernel_size``); returns
+    its report (``kernel_size``, ``extent``, ``max_size``, ``seconds``)."""
+    from glkm_adapters.fast import SIZE_PROBE, estimate_kernel_size as estimate
+
+    prior = load_prior(weights, SIZE_PROBE, revision, warn=warn) if kernel_branch == "glkm" else None
+    return estimate(blurry, kernel_branch=kernel_branch, prior=prior, seed=seed, pm=pm)
+
+
 def _json_scalar(v) -> bool:
     return isinstance(v, (int, float, str, bool, type(None)))
 
@@ -494,10 +510,11 @@ def cmd_deblur(args) -> int:
         raise InvalidInputError(f"output exists (use --force to overwrite): {', '.join(existing)}")
     if args.iters is not None and args.iters < 0:
         raise InvalidInputError(f"--iters must be >= 0, got {args.iters}")
-    kernel_size = AUTO_KERNEL_SIZE if args.kernel_size == "auto" else args.kernel_size
+    kernel_size = args.kernel_size
     from .prior import check_kernel_size
 
-    check_kernel_size(kernel_size)
+    if kernel_size != "auto":
+        check_kernel_size(kernel_size)
     method_name = args.method
     if nonuniform and not method_name.startswith("svola-"):
         method_name = f"svola-{method_name}"
@@ -533,9 +550,19 @@ def cmd_deblur(args) -> int:
     blurry = imageio.to_tensor(array)
     torch.manual_seed(args.seed)
     notes = []
+
+    def warn(m):
+        notes.append(m)
+        print(m, file=sys.stderr)
+
+    size_estimate = None
+    if kernel_size == "auto":
+        size_estimate = estimate_kernel_size(blurry, args.kernel_branch, args.weights, args.revision, args.seed, warn)
+        kernel_size = size_estimate["kernel_size"]
+        print(f"glkm: kernel size {kernel_size} px (estimated blur extent {size_estimate['extent']} px)", file=sys.stderr)
     prior = None
     if args.kernel_branch == "glkm":
-        prior = load_prior(args.weights, kernel_size, args.revision, warn=lambda m: (notes.append(m), print(m, file=sys.stderr)))
+        prior = load_prior(args.weights, kernel_size, args.revision, warn=warn)
     options = {"prior": prior} if prior is not None else {}
     if args.iters is not None:
         options["iters"] = args.iters
@@ -553,6 +580,8 @@ def cmd_deblur(args) -> int:
         field = result["kernels"].detach().cpu().float().reshape(P, Q, *result["kernels"].shape[-2:]).numpy()
         imageio.write_image(paths["field_png"], imageio.kernel_field_to_image(field))
         atomic_write(paths["field_npy"], lambda fh: np.save(fh, field, allow_pickle=False), "kernel field file")
+    if size_estimate is not None:
+        seconds += size_estimate["seconds"]
     report = {
         "input": str(input_path),
         "outputs": {k: str(v) for k, v in paths.items()},
@@ -560,6 +589,7 @@ def cmd_deblur(args) -> int:
         "kernel_branch": args.kernel_branch,
         "grid": "x".join(map(str, result["grid"])) if nonuniform else None,
         "kernel_size": kernel_size,
+        "kernel_size_estimate": size_estimate,
         "seed": args.seed,
         "iters": args.iters,
         "preset": getattr(args, "preset", None),

@@ -143,3 +143,54 @@ def test_identity_baseline_returns_the_input_and_a_delta_kernel():
     assert torch.equal(out["image"], y)
     _check_kernel(out["kernel"], 7)
     assert float(out["kernel"][0, 0, 3, 3]) == 1.0
+
+
+# ------------------------------------------------------------------ kernel size estimation
+def test_kernel_extent_against_hand_computed_windows():
+    k = torch.zeros(1, 1, 21, 21)
+    k[0, 0, 10, 10] = 1
+    assert fast.kernel_extent(k) == 1
+    k = torch.zeros(1, 1, 21, 21)
+    k[0, 0, 4, 3:12] = 1  # a 9-px line off the canvas centre: the window is centred on the line
+    assert fast.kernel_extent(k) == 9
+    # 96 % of the mass in a 3-px core, 4 % spread 8 px away: 97 % needs the far part, 90 % does not
+    k = torch.zeros(1, 1, 31, 31)
+    k[0, 0, 15, 14:17] = 0.32
+    k[0, 0, 15, 23] = 0.04
+    assert fast.kernel_extent(k, mass=0.90) == 3 and fast.kernel_extent(k, mass=0.97) >= 17
+
+
+def test_kernel_size_estimate_grows_with_the_blur(example_dir):
+    sharp = to_tensor(read_image(example_dir / "sharp.png", "gray"))
+    sizes = {}
+    for L in (5, 35):  # horizontal box blurs of L px
+        k = torch.zeros(1, 1, L + 2, L + 2)
+        k[0, 0, (L + 2) // 2, 1:-1] = 1 / L
+        report = fast.estimate_kernel_size(F.conv2d(sharp, k))
+        sizes[L] = report["kernel_size"]
+        assert report["kernel_size"] % 2 == 1 and 11 <= report["kernel_size"] <= report["max_size"] <= 75
+    assert sizes[5] <= 21 and sizes[35] >= 35 and sizes[35] > sizes[5] + 10
+    # too small an image for a coarse view: the largest size it allows, no estimation
+    small = fast.estimate_kernel_size(torch.rand(1, 1, 60, 60))
+    assert small["extent"] is None and small["kernel_size"] == small["max_size"] == 29  # odd(60 // 2 - 1)
+
+
+def test_cli_auto_kernel_size_and_bench_auto(tmp_path, example_dir):
+    out = tmp_path / "auto.png"
+    assert main(["deblur", str(example_dir / "blurry.png"), "-o", str(out), "--iters", "1"]) == 0
+    report = json.loads(out.with_suffix(".json").read_text())
+    est = report["kernel_size_estimate"]
+    assert report["kernel_size"] == est["kernel_size"] and np.load(tmp_path / "auto_kernel.npy").shape == (est["kernel_size"],) * 2
+    assert report["seconds"] >= est["seconds"] > 0
+    from glkm_prior import bench
+
+    folder = tmp_path / "photos"  # a folder of photos without ground truth (sizes unknown)
+    folder.mkdir()
+    Image.open(example_dir / "blurry.png").save(folder / "example.png")
+    cfg = bench.BenchConfig(dataset=str(folder), method="fast", out=str(tmp_path / "run"), kernel_size="auto",
+                            kernel_branch="native", options=dict(TINY))
+    bench.run_benchmark(cfg, progress=False, log=lambda m: None)
+    (row,) = json.loads((tmp_path / "run" / "results.json").read_text())["rows"]
+    assert row["kernel_size"] == row["kernel_size_estimate"]["kernel_size"] and row["seconds"] >= row["kernel_size_estimate"]["seconds"]
+    with pytest.raises(KernelSizeError):
+        bench.BenchConfig(dataset=str(folder), method="fast", out=str(tmp_path / "bad"), kernel_size=500).validate()
