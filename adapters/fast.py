@@ -182,12 +182,12 @@ def kernel_extent(k: torch.Tensor, mass: float = 0.97) -> int:
     cy, cx = float((k * ys).sum()), float((k * xs).sum())
     radius = torch.maximum((ys - cy).abs(), (xs - cx).abs())  # Chebyshev distance: square windows
     order = torch.argsort(radius.flatten())
-    inside = k.flatten()[order].cumsum(0)
-    r = float(radius.flatten()[order][int(torch.searchsorted(inside, torch.tensor(mass, dtype=k.dtype)).clamp(max=k.numel() - 1))])
-    return int(2 * round(r) + 1)
+    inside = k.flatten()[order].cumsum(0)  # mass within each radius, innermost first
+    first = min(int((inside < mass).sum()), k.numel() - 1)  # the first entry reaching ``mass``
+    return int(2 * round(float(radius.flatten()[order][first])) + 1)
 
 
-#: Kernel-size estimation (``kernel_size="estimate"``): a coarse run at ``SIZE_PROBE`` px for the
+#: Kernel-size estimation (``--kernel-size auto``): a coarse run at ``SIZE_PROBE`` px for the
 #: largest size, the result's extent (97 % of the mass) times ``SIZE_MARGIN`` plus 2 px.
 SIZE_PROBE, SIZE_MARGIN, SIZE_RANGE = 31, 1.25, (11, 75)
 
