@@ -41,7 +41,7 @@ from glkm_prior.svola import svola_blur, svola_windows, window_centres, window_p
 
 from .glkm_branch import GLKMKernelBranch
 from .dip import DIPConfig, SelfDeblur, make_config
-from .fast import KERNEL_LR, estimate_kernels, informative_crop, resolve_options, run_fast
+from .fast import KERNEL_LR, branch_prior, estimate_kernels, informative_crop, resolve_options, run_fast
 from .nonblind import noise_adapted_lam
 from .nonblind import nonblind as nonblind_deconv
 
@@ -170,8 +170,8 @@ def run_svola_fast(blurry, *, kernel_size, kernel_branch="glkm", seed=0, iters=N
     branch_opts = {k: options.pop(k) for k in ("weights", "init") if k in options}
     cfg = resolve_options(dict(options), iters)
     blurry = blurry.float()
-    if kernel_branch == "glkm" and prior is None:
-        prior = KernelPrior.from_pretrained(branch_opts.get("weights"), kernel_size=K, largest_if_too_small=True)
+    if kernel_branch == "glkm":  # the fast method's prior (its global run and the cells share it)
+        prior = branch_prior(prior, K, branch_opts.get("weights"), cfg["branch_canvas"])
 
     glob = run_fast(blurry, kernel_size=K, kernel_branch=kernel_branch, seed=seed, iters=iters, progress=progress,
                     pm=pm, prior=prior, kernel_lr=kernel_lr, deconvolve=False, **branch_opts, **options)

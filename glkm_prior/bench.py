@@ -575,8 +575,8 @@ class _Runner:
         }
         info = result.get("info", {}) or {}
         row["info"] = {k: v for k, v in info.items() if isinstance(v, (int, float, str, bool, type(None)))}
-        if prior is not None:
-            row["prior"] = str(getattr(prior, "source", None))
+        if prior is not None:  # the prior the method says it used (fast: its 31-px member), else the one handed over
+            row["prior"] = str(info.get("prior") or getattr(prior, "source", None))
         iters = info.get("iters", cfg.iters if cfg.iters is not None else 0)
         row["iters"] = int(iters) if isinstance(iters, (int, float)) and not isinstance(iters, bool) else 0
         if sharp is not None:
@@ -626,10 +626,13 @@ def load_result(out: Path, name: str, seed: int) -> dict | None:
 
 
 def _run_identity(cfg: BenchConfig, folder: Path, layout: str) -> dict:
-    return {"dataset": str(folder.resolve()), "layout": layout, "method": cfg.method,
-            "kernel_branch": cfg.kernel_branch, "iters": cfg.iters, "weights": cfg.weights,
-            "revision": cfg.revision, "true_kernel_orientation": cfg.true_kernel_orientation,
-            "options": _clean(cfg.options)}
+    identity = {"dataset": str(folder.resolve()), "layout": layout, "method": cfg.method,
+                "kernel_branch": cfg.kernel_branch, "iters": cfg.iters, "weights": cfg.weights,
+                "revision": cfg.revision, "true_kernel_orientation": cfg.true_kernel_orientation,
+                "options": _clean(cfg.options)}
+    if cfg.kernel_size is not None:  # only when set, so runs made before the option still resume
+        identity["kernel_size"] = cfg.kernel_size
+    return identity
 
 
 def _check_run_file(out: Path, identity: dict, write: bool) -> None:

@@ -201,6 +201,9 @@ def _eval_dataset_parser() -> argparse.ArgumentParser:
     d.add_argument("--kernel-size", type=_kernel_size_arg, default=None,
                    help="kernel size the method is told: K, auto (estimated per image, as `glkm deblur`), or by "
                    "default the dataset's (its kernels' size; 31 for photos without kernels)")
+    d.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                   help="a method option, repeatable (e.g. branch_canvas=75 for fast); VALUE is read as JSON when it "
+                   "parses (numbers, true/false), else as text")
     d.add_argument("--out", default=None, help="output folder (default: eval_runs/<dataset>_<method>_<branch>)")
     _add_weights_options(d)
     d.add_argument("--grid-rows", default="16", help="images shown in grid.png (default 16)")
@@ -404,6 +407,15 @@ def cmd_eval_dataset(args) -> int:
     seeds = parse_seeds(args.seeds)
     grid_rows = _int_option(args.grid_rows, "--grid-rows", 1)
     trace_every = _int_option(args.trace_every, "--trace-every", 1)
+    options = {}
+    for item in args.option:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise InvalidInputError(f"--option must be KEY=VALUE, got {item!r}")
+        try:
+            options[key.strip()] = json.loads(text)
+        except ValueError:
+            options[key.strip()] = text
     out = args.out
     if out is None:
         name = Path(args.dataset).name or "dataset"
@@ -411,7 +423,7 @@ def cmd_eval_dataset(args) -> int:
     cfg = BenchConfig(dataset=args.dataset, method=args.method, out=out, kernel_branch=args.kernel_branch,
                       seeds=seeds, iters=iters, limit=limit, weights=args.weights, revision=args.revision,
                       grid_rows=grid_rows, trace_every=trace_every, true_kernel_orientation=args.true_kernel_orientation,
-                      kernel_size=args.kernel_size)
+                      kernel_size=args.kernel_size, options=options)
     result = run_benchmark(cfg, progress=not args.no_progress)
     if "markdown" in result:  # rank 0
         print(result["markdown"], end="")

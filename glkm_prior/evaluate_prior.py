@@ -26,6 +26,7 @@ from tqdm import tqdm
 
 from . import datasets, metrics
 from .deconv import hyper_laplacian_deconv
+from .errors import InvalidInputError
 from .imageio import read_image, to_tensor
 from .kernel_io import load_kernel
 from .physics import blur, delta_kernel, fit_kernel
@@ -118,7 +119,9 @@ def initializer_levin(prior: KernelPrior, levin_root: str | Path) -> dict:
 
 
 def initializer_synthetic(prior: KernelPrior, folder: str | Path, family: str, n: int = 100, crop: int = 256, noise: float = 0.01) -> dict:
-    """Blurred crops of held-out photos (``folder``, e.g. bsds500/test), 1% noise, 8-bit."""
+    """Blurred crops of held-out photos (``folder``, e.g. bsds500/test), 1% noise, 8-bit; the
+    blurry crop is ``crop`` px square, or smaller when a photo cannot hold ``crop + K - 1`` (a
+    75-px kernel on a 321-px BSDS500 side: 247 px); photos too small for a 64-px crop are skipped."""
     from .training import list_images
 
     files = list_images([folder])
@@ -129,16 +132,19 @@ def initializer_synthetic(prior: KernelPrior, folder: str | Path, family: str, n
         path = files[int(rng.integers(len(files)))]
         img = read_image(path, mode="gray")
         K = kernels.shape[-1]
-        big = crop + K - 1
-        if min(img.shape) < big:
+        side = min(crop, min(img.shape) - K + 1)
+        if side < 64:
             continue
+        big = side + K - 1
         r, c = int(rng.integers(img.shape[0] - big + 1)), int(rng.integers(img.shape[1] - big + 1))
         sharp = img[r : r + big, c : c + big]
         k = torch.from_numpy(kernels[i])[None, None]
         y = blur(to_tensor(sharp), k, "valid")
         y = torch.round((y + noise * torch.from_numpy(rng.standard_normal(y.shape).astype(np.float32))).clamp(0, 1) * 255) / 255
         h = K // 2
-        rows[f"{path.stem}_{i}"] = _initializer_row(prior, y, sharp[h : h + crop, h : h + crop], kernels[i])
+        rows[f"{path.stem}_{i}"] = _initializer_row(prior, y, sharp[h : h + side, h : h + side], kernels[i])
+    if not rows:
+        raise InvalidInputError(f"no photo in {folder} is large enough for a {prior.size}-px kernel and a 64-px crop")
     return {"per_image": rows, **_aggregate(rows.values())}
 
 

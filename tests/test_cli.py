@@ -98,3 +98,22 @@ def test_eval_prior_coverage_part_prints_a_table(tmp_path, tiny_prior, capsys):
     report = json.loads(out.read_text())
     assert report["parts"] == ["coverage"] and 0 <= report["coverage_synthetic"]["rel_l2"]["median"]
     assert main(["eval", "prior", "--weights", str(tmp_path / "p"), "--parts", "bogus"]) == 2
+
+
+def test_initializer_on_synthetic_crops_fits_large_kernels_into_small_photos(tmp_path):
+    """A 75-px kernel on photos whose side cannot hold a 256-px crop: smaller crops, not none."""
+    from glkm_prior import KernelPrior
+    from glkm_prior.errors import InvalidInputError
+    from glkm_prior.evaluate_prior import initializer_synthetic
+
+    rng = np.random.default_rng(0)
+    for name, side in (("a", 150), ("b", 160)):
+        Image.fromarray((rng.random((side, side)) * 255).astype(np.uint8)).save(tmp_path / f"{name}.png")
+    prior = KernelPrior.untrained(75, seed=0)
+    report = initializer_synthetic(prior, tmp_path, "lai", n=2)
+    assert len(report["per_image"]) == 2 and all(np.isfinite(r["psnr_true"]) for r in report["per_image"].values())
+    small = tmp_path / "small"
+    small.mkdir()
+    Image.fromarray((rng.random((100, 100)) * 255).astype(np.uint8)).save(small / "c.png")
+    with pytest.raises(InvalidInputError, match="large enough for a 75-px kernel"):
+        initializer_synthetic(prior, small, "lai", n=2)

@@ -194,3 +194,40 @@ def test_cli_auto_kernel_size_and_bench_auto(tmp_path, example_dir):
     assert row["kernel_size"] == row["kernel_size_estimate"]["kernel_size"] and row["seconds"] >= row["kernel_size_estimate"]["seconds"]
     with pytest.raises(KernelSizeError):
         bench.BenchConfig(dataset=str(folder), method="fast", out=str(tmp_path / "bad"), kernel_size=500).validate()
+
+
+def test_fast_uses_the_31px_member_of_the_bundle_for_large_kernels(tmp_path):
+    from glkm_prior import KernelPrior
+
+    KernelPrior.untrained(31, seed=0).save_pretrained(tmp_path / "bundle" / "k31")
+    KernelPrior.untrained(75, seed=1).save_pretrained(tmp_path / "bundle" / "k75")
+    KernelPrior.untrained(75, seed=2).save_pretrained(tmp_path / "alone75")
+    big = KernelPrior.from_pretrained(tmp_path / "bundle", kernel_size=41)
+    assert big.size == 75
+    small = fast.branch_prior(big, 41)
+    assert small.size == 31 and small.source == str(tmp_path / "bundle" / "k31")
+    alone = KernelPrior.from_pretrained(tmp_path / "alone75")
+    assert fast.branch_prior(alone, 41) is alone  # no bundle around it: used as it is
+    untrained = KernelPrior.untrained(75)
+    assert fast.branch_prior(untrained, 41) is untrained
+    _, _, y = _blurry(size=100)
+    out = fast.run_fast(y, kernel_size=41, prior=big, **TINY)
+    assert out["info"]["prior"] == str(tmp_path / "bundle" / "k31") and out["info"]["branch_kernel_size"] == 31
+    _check_kernel(out["kernel"], 41)
+
+
+def test_eval_passes_method_options(tmp_path, example_dir, capsys):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    Image.open(example_dir / "blurry.png").save(folder / "example.png")
+    args = ["eval", str(folder), "--method", "fast", "--kernel-branch", "native", "--kernel-size", "9", "--no-progress",
+            "--option", "iters=1", "--option", "kernel_steps=2", "--out", str(tmp_path / "run")]
+    assert main(args) == 0
+    run = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert run["options"] == {"iters": 1, "kernel_steps": 2} and run["kernel_size"] == 9
+    (row,) = json.loads((tmp_path / "run" / "results.json").read_text())["rows"]
+    assert row["kernel_size"] == 9 and row["info"]["iters"] == 1
+    assert main(args[:-2] + ["--option", "bogus", "--out", str(tmp_path / "bad")]) == 2
+    assert "KEY=VALUE" in capsys.readouterr().err
+    with pytest.raises(InvalidInputError, match="branch_canvas"):
+        fast.resolve_options({"branch_canvas": "75"})
