@@ -50,10 +50,10 @@ DEFAULTS = {
     "kernel_threshold": 0.05,
     "kernel_l2": 1.0,       # ||k||^2 weight against compact (no-blur) kernels; Levin / Lai-sized
                             # mean dB with 0.02: 28.3 / 24.7, 1.0: 29.6 / 25.4, 3.0: 29.4 / 24.1
-    "branch_canvas": 31,    # GLKM: the prior canvas used for every kernel size (BRANCH_CANVAS note)
+    "branch_canvas": 31,    # GLKM: the prior canvas used for every kernel size (note below)
 }
 KERNEL_LR = {"glkm": 1e-2, "native": 1e-2}  # Adam learning rates of the branch in this loop
-#: BRANCH_CANVAS note. The GLKM branch of this method uses the bundle's 31-px prior for every
+#: Why ``branch_canvas`` is 31: the GLKM branch of this method uses the bundle's 31-px prior for every
 #: kernel size (option ``branch_canvas``; larger kernels on the image scaled by 31 / K, refined in
 #: pixel space), not the 75-px member: with ``--kernel-size auto`` on Levin (true extents 9-25 px,
 #: 15 of 32 images estimated at 35-75 px) 29.56 dB vs 28.97 dB with ``branch_canvas=75``;
