@@ -1,5 +1,5 @@
 #!/bin/bash
-# Figures of the README's "fast default method" table (2-core CPU; about 30 min in all).
+# Figures of the README's "fast default method" table (2-core CPU; about 1 h in all).
 # Needs ../shared (Levin benchmark, BSDS500 test photos). Outputs go to eval_runs/ (not committed);
 # every `glkm eval` run resumes if interrupted (rerun this script).
 set -euo pipefail
@@ -23,5 +23,13 @@ glkm eval "$OUT/lai_size12" --method fast --kernel-branch native --out "$OUT/lai
 # a 12.5-megapixel photo (BSDS500 100007 upscaled 9x, 4329x2889 RGB, 31-px kernel): time and peak memory
 [ -d "$OUT/mp12" ] || glkm eval make-synthetic ../shared/data/bsds500/test "$OUT/mp12" \
     --family levin --kernel-size 31 --n 1 --upscale 9 --noise 0.01
-glkm deblur "$OUT"/mp12/blurry/*.png -o "$OUT/mp12_deblurred.png" --force
+glkm deblur "$OUT"/mp12/blurry/*.png -o "$OUT/mp12_deblurred.png" --kernel-size 31 --force
 python -c "import json; r = json.load(open('$OUT/mp12_deblurred.json')); print('12 MP:', r['image_shape'], r['seconds'], 's', r['peak_rss_mb'], 'MB peak RSS')"
+
+# unknown blur size (--kernel-size auto, the default of glkm deblur), and the fast method through the 75-px member
+glkm eval levin --method fast --kernel-size auto --out "$OUT/levin_fast_glkm_auto" --no-progress
+glkm eval levin --method fast --kernel-size auto --option branch_canvas=75 --out "$OUT/levin_fast_glkm_auto_k75" --no-progress
+glkm eval "$OUT/lai_size12" --method fast --kernel-size auto --out "$OUT/lai_size12_fast_glkm_auto" --no-progress
+glkm eval "$OUT/lai_size12" --method fast --kernel-size auto --kernel-branch native --out "$OUT/lai_size12_fast_native_auto" --no-progress
+glkm eval "$OUT/lai_size12" --method fast --option branch_canvas=75 --out "$OUT/lai_size12_fast_glkm_k75" --no-progress
+glkm eval "$OUT/lai_size12" --method fast --kernel-size auto --option branch_canvas=75 --out "$OUT/lai_size12_fast_glkm_auto_k75" --no-progress
