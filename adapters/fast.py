@@ -32,6 +32,7 @@ from glkm_prior.branch import check_blurry
 from glkm_prior.errors import GLKMError, InvalidInputError
 from glkm_prior.kernel_estimation import (KernelDataTerm, StackedDataTerms, clean_kernel, l0_image_step, odd, resize_image,
                                           resize_kernel)
+from glkm_prior.physics import kernel_centroid
 from glkm_prior.plugins import hookimpl, make_kernel_branch, project_kernel
 from glkm_prior.prior import KernelPrior, select_prior_folder, to_luma
 
@@ -206,7 +207,7 @@ def kernel_extent(k: torch.Tensor, mass: float = 0.97) -> int:
     k = k[0, 0].clamp_min(0)
     k = k / k.sum().clamp_min(1e-12)
     ys, xs = torch.meshgrid(torch.arange(k.shape[0], dtype=k.dtype), torch.arange(k.shape[1], dtype=k.dtype), indexing="ij")
-    cy, cx = float((k * ys).sum()), float((k * xs).sum())
+    cy, cx = kernel_centroid(k).tolist()
     radius = torch.maximum((ys - cy).abs(), (xs - cx).abs())  # Chebyshev distance: square windows
     order = torch.argsort(radius.flatten())
     inside = k.flatten()[order].cumsum(0)  # mass within each radius, innermost first
