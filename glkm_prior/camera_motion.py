@@ -36,6 +36,9 @@ from .errors import InvalidInputError
 from .svola import window_centres
 from .synthesis import camera_trajectory
 
+#: Default camera roll range of :func:`sample_camera_motion`, degrees peak to peak.
+ROTATION_DEG = (1.5, 3.0)
+
 #: Largest distance, in px, between the displacements of consecutive poses (smooth kernels).
 MAX_SAMPLE_SPACING = 0.5
 
@@ -140,7 +143,7 @@ def _smooth_curve(rng: np.random.Generator, n: int, n_freq: int = 3) -> np.ndarr
 
 
 def sample_camera_motion(rng: np.random.Generator, height: int, width: int, kernel_size: int = 31, *,
-                         family: str = "levin", rotation_deg=(1.5, 3.0), translation_px=(8.0, 20.0),
+                         family: str = "levin", rotation_deg=ROTATION_DEG, translation_px=(8.0, 20.0),
                          s_far=(0.4, 0.8)) -> CameraMotion:
     """Draw one exposure for a (height, width) blurry image: a rotation range (peak to peak,
     degrees), a translation extent (px, the near plane) and a far-side inverse depth, each

@@ -248,6 +248,8 @@ def _eval_synthetic_parser() -> argparse.ArgumentParser:
     s.add_argument("--motion", choices=("uniform", "camera"), default="uniform",
                    help="uniform: one kernel per image (default); camera: dense spatially varying blur of a simulated "
                    "exposure with camera roll and a depth ramp (writes kernel_fields/ instead of kernels/)")
+    s.add_argument("--rotation", default=None, metavar="LO,HI",
+                   help="--motion camera: camera roll range, degrees peak to peak (default 1.5,3)")
     s.set_defaults(func=cmd_eval_make_synthetic)
     return s
 
@@ -444,6 +446,16 @@ def cmd_eval_plot(args) -> int:
     return 0
 
 
+def _range_option(text, name: str):
+    """'LO,HI' -> (LO, HI) floats, or None."""
+    if text is None:
+        return None
+    parts = str(text).split(",")
+    if len(parts) != 2:
+        raise InvalidInputError(f"{name} must be LO,HI (two numbers), got {text!r}")
+    return tuple(_float_option(v, name) for v in parts)
+
+
 def cmd_eval_make_synthetic(args) -> int:
     from .synthetic_set import build_synthetic_set
 
@@ -453,6 +465,7 @@ def cmd_eval_make_synthetic(args) -> int:
         seed=_int_option(args.seed, "--seed", 0), colour=not args.grey,
         max_side=_int_option(args.max_side, "--max-side", 16),
         upscale=_float_option(args.upscale, "--upscale", 0.0, strict=True), motion=args.motion,
+        rotation_deg=_range_option(args.rotation, "--rotation"),
         log=lambda m: print(f"glkm: {m}", file=sys.stderr),
     )
     kernels = "kernels/" if args.motion == "uniform" else "kernel_fields/"

@@ -47,7 +47,7 @@ import torch
 from PIL import Image
 
 from .atomic import atomic_write
-from .camera_motion import sample_camera_motion
+from .camera_motion import ROTATION_DEG, sample_camera_motion
 from .datasets import IMAGE_SUFFIXES
 from .errors import InvalidInputError
 from .imageio import kernel_field_to_image, read_image, to_array, to_tensor, write_image
@@ -112,6 +112,7 @@ def build_synthetic_set(
     kernels: Sequence[np.ndarray] | None = None,
     motion: str = "uniform",
     field_grid: tuple[int, int] = (3, 3),
+    rotation_deg: tuple[float, float] | None = None,
     log=None,
 ) -> dict:
     """Write a synthetic benchmark set to ``out`` (see the module docstring); returns the manifest.
@@ -119,12 +120,19 @@ def build_synthetic_set(
     ``kernels``: optional 2-D arrays used instead of synthesized ones (cycled over the images;
     normalised to sum 1). Images smaller than the kernel are skipped and listed under
     ``"skipped"`` in the manifest. ``motion``: 'uniform' (one kernel per image) or 'camera'
-    (dense non-uniform blur, see the module docstring; ``family`` then shapes the translation).
+    (dense non-uniform blur, see the module docstring; ``family`` then shapes the translation;
+    ``rotation_deg``, (low, high) degrees peak to peak, replaces the default roll range of
+    :func:`glkm_prior.camera_motion.sample_camera_motion`).
     """
     if motion not in ("uniform", "camera"):
         raise InvalidInputError(f"motion must be 'uniform' or 'camera', got {motion!r}")
     if motion == "camera" and kernels is not None:
         raise InvalidInputError("motion='camera' draws its own spatially varying kernels; do not pass kernels")
+    if rotation_deg is not None and motion != "camera":
+        raise InvalidInputError("rotation_deg applies to motion='camera' only")
+    rotation = tuple(float(v) for v in (ROTATION_DEG if rotation_deg is None else rotation_deg))
+    if len(rotation) != 2 or not (np.isfinite(rotation).all() and 0 <= rotation[0] <= rotation[1]):
+        raise InvalidInputError(f"rotation_deg must be (low, high) degrees with 0 <= low <= high, got {rotation_deg!r}")
     if family not in FAMILIES:
         raise InvalidInputError(f"unknown kernel family {family!r}; expected one of {', '.join(sorted(FAMILIES))}")
     if not (isinstance(noise, (int, float)) and np.isfinite(noise) and noise >= 0):
@@ -167,7 +175,8 @@ def build_synthetic_set(
         nseed = per_image_seed(seed, i, 1)
         with torch.no_grad():
             if motion == "camera":
-                exposure = sample_camera_motion(np.random.default_rng(kseed), H - kh + 1, W - kw + 1, kh, family=family)
+                exposure = sample_camera_motion(np.random.default_rng(kseed), H - kh + 1, W - kw + 1, kh, family=family,
+                                                rotation_deg=rotation)
                 y = exposure.blur(to_tensor(big).double())
             else:
                 y = blur(to_tensor(big).double(), torch.from_numpy(k)[None, None].double(), "valid")
@@ -204,6 +213,7 @@ def build_synthetic_set(
         "noise": float(noise), "kernel_size": int(K) if fixed is None else None, "colour": bool(colour),
         "max_side": max_side, "upscale": float(upscale), "boundary": "valid", "quantisation": "8-bit",
         "motion": motion,
+        **({"rotation_deg": list(rotation)} if motion == "camera" else {}),
         "convention": ("blurry = blur(sharp_big, kernel, 'valid') (cross-correlation)" if motion == "uniform" else
                        "blurry = dense camera-motion blur of sharp_big ('valid', glkm_prior.camera_motion)")
                       + " + N(0, noise^2); sharp = central part of sharp_big aligned with blurry",

@@ -7,7 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
-from glkm_prior.camera_motion import CameraMotion, sample_camera_motion
+from glkm_prior.camera_motion import ROTATION_DEG, CameraMotion, sample_camera_motion
 from glkm_prior.errors import InvalidInputError
 from glkm_prior.physics import blur
 from glkm_prior.synthetic_set import build_synthetic_set
@@ -98,3 +98,35 @@ def test_camera_motion_synthetic_set(tmp_path):
         build_synthetic_set(src, tmp_path / "c", motion="rolling")
     with pytest.raises(InvalidInputError, match="do not pass kernels"):
         build_synthetic_set(src, tmp_path / "c", motion="camera", kernels=[np.ones((3, 3))])
+
+
+def test_rotation_range_is_drawn_from_and_recorded(tmp_path):
+    # a 200-px image on a 75-px canvas: nothing is shrunk. The drawn range is the peak-to-peak
+    # amplitude of a smooth curve, so the realised roll is at most ``high`` and, seed for seed,
+    # scales with the drawn value: (4 + 1 u) / (1.5 + 1.5 u) >= 5 / 3 for the same u in [0, 1]
+    def roll(seed, rng_deg):
+        return sample_camera_motion(np.random.default_rng(seed), 200, 200, 75, rotation_deg=rng_deg).describe()["rotation_deg"]
+
+    for seed in range(6):
+        strong, default = roll(seed, (4.0, 5.0)), roll(seed, ROTATION_DEG)
+        assert strong <= 5.0 + 1e-9 and default <= ROTATION_DEG[1] + 1e-9
+        assert strong / default >= 5 / 3 - 1e-6
+    src = _sharp_folder(tmp_path)
+    manifest = build_synthetic_set(src, tmp_path / "a", motion="camera", kernel_size=15, rotation_deg=(0.5, 1.0), n=1)
+    assert manifest["rotation_deg"] == [0.5, 1.0]
+    assert build_synthetic_set(src, tmp_path / "b", motion="camera", kernel_size=15, n=1)["rotation_deg"] == list(ROTATION_DEG)
+    with pytest.raises(InvalidInputError, match="rotation_deg"):
+        build_synthetic_set(src, tmp_path / "c", motion="camera", rotation_deg=(3.0, 1.0))
+    with pytest.raises(InvalidInputError, match="motion='camera' only"):
+        build_synthetic_set(src, tmp_path / "c", rotation_deg=(1.0, 2.0))
+
+
+def test_make_synthetic_cli_rotation(tmp_path, capsys):
+    from glkm_prior.cli import main
+
+    src = _sharp_folder(tmp_path)
+    assert main(["eval", "make-synthetic", str(src), str(tmp_path / "s"), "--motion", "camera", "--kernel-size", "15",
+                 "--n", "1", "--rotation", "0.5,1"]) == 0
+    assert json.loads((tmp_path / "s" / "manifest.json").read_text())["rotation_deg"] == [0.5, 1.0]
+    assert main(["eval", "make-synthetic", str(src), str(tmp_path / "t"), "--motion", "camera", "--rotation", "2"]) != 0
+    assert "--rotation must be LO,HI" in capsys.readouterr().err
