@@ -43,6 +43,13 @@ def test_coarse_to_fine_returns_a_normalised_kernel_of_the_requested_size(tiny_p
     assert out["image"].shape == y.shape and torch.isfinite(out["image"]).all()
     # 41 px exceeds the 31-px canvas: the branch works at 31 px, finer levels in pixel space
     assert out["info"]["branch_kernel_size"] == (min(K, 31) if branch == "glkm" else K)
+    levels = {t["kernel_size"] for t in out["info"]["trace"]}
+    if branch == "glkm" and K > 31:
+        assert max(levels) == K  # pixel-space refinement up to the full size
+        short = fast.run_fast(y, kernel_size=K, prior=tiny_prior, pixel_refine=False, **TINY)
+        _check_kernel(short["kernel"], K)  # the branch's 31-px kernel, upsampled
+        assert max(t["kernel_size"] for t in short["info"]["trace"]) == 31
+        assert torch.allclose(short["kernel"], fast.clean_kernel(fast.resize_kernel(short["branch"]().detach(), K)), atol=1e-6)
 
 
 def test_same_seed_same_result_and_branch_parameters_are_what_moves(tiny_prior):
@@ -231,3 +238,5 @@ def test_eval_passes_method_options(tmp_path, example_dir, capsys):
     assert "KEY=VALUE" in capsys.readouterr().err
     with pytest.raises(InvalidInputError, match="branch_canvas"):
         fast.resolve_options({"branch_canvas": "75"})
+    with pytest.raises(InvalidInputError, match="pixel_refine"):
+        fast.resolve_options({"pixel_refine": "no"})
