@@ -10,7 +10,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-benchmarks/dip_convergence}
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
-for seed in 0 1 2; do
+# REVERSE=1 takes the seeds in the other order (2, 1, 0; images and branches as above): run one
+# plain and one REVERSE=1 copy side by side to use both cores; they meet in seed 1 (a pair that
+# one has finished is skipped by the other; --limit n also covers images 1..n-1, done by then).
+seeds="0 1 2"
+[ "${REVERSE:-0}" = 1 ] && seeds="2 1 0"
+for seed in $seeds; do
   for n in 1 2 3 4 5 6 7 8; do
     for branch in glkm native; do
       glkm eval levin --method dip --kernel-branch "$branch" --iters 1000 --seeds "$seed" --limit "$n" \
