@@ -66,11 +66,13 @@ KERNEL_LR = {"glkm": 1e-2, "native": 1e-2}  # Adam learning rates of the branch 
 #: default method").
 
 
-def branch_prior(prior: KernelPrior | None, kernel_size: int, weights=None, canvas: int = 31) -> KernelPrior:
+def branch_prior(prior: KernelPrior | None, kernel_size: int, weights=None, canvas: int | None = None) -> KernelPrior:
     """The prior this method's GLKM branch uses: the bundle member for ``min(kernel_size, canvas)``.
     A ``prior`` with a larger canvas that comes from a bundle (e.g. ``weights/k75``) is swapped for
-    that bundle's member; any other ``prior`` is used as it is; None loads from ``weights``."""
-    wanted = min(int(kernel_size), int(canvas))
+    that bundle's member; any other ``prior`` is used as it is; None loads from ``weights``.
+    ``canvas`` defaults to ``DEFAULTS["branch_canvas"]``."""
+    canvas = DEFAULTS["branch_canvas"] if canvas is None else int(canvas)
+    wanted = min(int(kernel_size), canvas)
     if prior is None:
         return KernelPrior.from_pretrained(weights, kernel_size=wanted, largest_if_too_small=True)
     if prior.size <= canvas or not prior.source or prior.source == "untrained":
