@@ -13,6 +13,9 @@
   without iterations are single points at their final iteration count (0 for
   ``initializer`` and ``true-kernel``). Overlay several runs with
   ``glkm eval plot OUT1 OUT2 ... -o convergence.png``.
+* :func:`compare_runs` -- two run folders paired by (image, seed) over the pairs both have
+  finished: PSNR at chosen iterations, where one passes the other, mean gain, spread across
+  seeds; :func:`comparison_markdown` prints it (``examples/compare_runs.py``).
 
 matplotlib is imported lazily, with the non-interactive Agg canvas (no display needed,
 pyplot's global state untouched). Files are written atomically.
@@ -238,3 +241,91 @@ def plot_convergence(runs, path: str | Path, title: str | None = None) -> Path:
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
     return atomic_write(Path(path), lambda fh: fh.write(buf.getvalue()), "plot")
+
+
+# ----------------------------------------------------------------------------- paired comparison
+def load_pairs(folder: str | Path) -> dict[tuple[str, int], dict]:
+    """Every finished ``(image, seed)`` pair of a run folder (``results/*.json``), by key."""
+    results = Path(folder) / "results"
+    if not results.is_dir():
+        raise InvalidInputError(f"no results/ folder in {folder} (is it the --out folder of a `glkm eval` run?)")
+    pairs = {}
+    for path in sorted(results.glob("*.json")):
+        try:
+            row = json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            raise InvalidInputError(f"cannot read {path}: {exc}") from None
+        pairs[(row["name"], int(row["seed"]))] = row
+    return pairs
+
+
+def _psnr_trace(row: dict) -> dict[int, float]:
+    return {int(p["step"]): float(p["psnr"]) for p in row.get("trace") or [] if p.get("psnr") is not None}
+
+
+def compare_pair(a: dict, b: dict, at=(250, 500)) -> dict:
+    """One image and seed run by two methods ``a`` and ``b`` (rows with PSNR traces).
+
+    * ``psnr_a`` / ``psnr_b``: final PSNR; ``a_at`` / ``b_at``: PSNR at the steps ``at``
+      (None where a trace lacks the step);
+    * ``b_ahead_from``: the first traced step from which ``b`` >= ``a`` at every later common
+      step (None: ``a`` ahead at the last step);
+    * ``a_reaches_b_final``: the first step at which ``a`` >= ``b``'s final PSNR (None: never).
+    """
+    ta, tb = _psnr_trace(a), _psnr_trace(b)
+    common = sorted(set(ta) & set(tb))
+    ahead_from = None
+    for step in reversed(common):
+        if tb[step] < ta[step]:
+            break
+        ahead_from = step
+    reach = next((s for s in sorted(ta) if ta[s] >= float(b["psnr"])), None)
+    return {"name": a["name"], "seed": int(a["seed"]), "psnr_a": float(a["psnr"]), "psnr_b": float(b["psnr"]),
+            "a_at": [ta.get(s) for s in at], "b_at": [tb.get(s) for s in at],
+            "b_ahead_from": ahead_from, "a_reaches_b_final": reach}
+
+
+def compare_runs(folder_a: str | Path, folder_b: str | Path, at=(250, 500)) -> dict:
+    """Paired comparison of two run folders over the pairs both have finished.
+
+    ``pairs``: :func:`compare_pair` per common (image, seed); ``mean_a`` / ``mean_b`` and
+    ``mean_gain`` (a - b) over those pairs; ``seed_std_a`` / ``seed_std_b``: the standard
+    deviation (ddof 0) of the final PSNR across seeds, per image with >= 2 common seeds, and
+    ``mean_seed_std_*`` their mean (None without such images).
+    """
+    pa, pb = load_pairs(folder_a), load_pairs(folder_b)
+    keys = sorted(set(pa) & set(pb))
+    pairs = [compare_pair(pa[k], pb[k], at) for k in keys]
+    by_image = defaultdict(list)
+    for p in pairs:
+        by_image[p["name"]].append(p)
+    std_a = {n: float(np.std([p["psnr_a"] for p in ps])) for n, ps in by_image.items() if len(ps) > 1}
+    std_b = {n: float(np.std([p["psnr_b"] for p in ps])) for n, ps in by_image.items() if len(ps) > 1}
+    mean = (lambda xs: float(np.mean(xs)) if xs else None)
+    return {"pairs": pairs, "at": list(at), "count": len(pairs),
+            "mean_a": mean([p["psnr_a"] for p in pairs]), "mean_b": mean([p["psnr_b"] for p in pairs]),
+            "mean_gain": mean([p["psnr_a"] - p["psnr_b"] for p in pairs]),
+            "seed_std_a": std_a, "seed_std_b": std_b,
+            "mean_seed_std_a": mean(list(std_a.values())), "mean_seed_std_b": mean(list(std_b.values()))}
+
+
+def _step(step) -> str:
+    return "never" if step is None else str(step)
+
+
+def comparison_markdown(cmp: dict, label_a: str = "A", label_b: str = "B") -> str:
+    """:func:`compare_runs` as a Markdown table and summary lines."""
+    f = (lambda v: "-" if v is None else f"{v:.2f}")
+    at = " / ".join(str(s) for s in cmp["at"])
+    lines = [f"| image | seed | {label_a} at {at} / final | {label_b} at {at} / final | {label_b} ahead from | "
+             f"{label_a} reaches {label_b}'s final |", "| --- | ---: | --- | --- | ---: | ---: |"]
+    for p in cmp["pairs"]:
+        lines.append(f"| {p['name']} | {p['seed']} | {' / '.join(map(f, p['a_at']))} / **{f(p['psnr_a'])}** | "
+                     f"{' / '.join(map(f, p['b_at']))} / **{f(p['psnr_b'])}** | {_step(p['b_ahead_from'])} | "
+                     f"{_step(p['a_reaches_b_final'])} |")
+    lines += ["", f"{cmp['count']} pairs: mean final PSNR {label_a} {f(cmp['mean_a'])} dB, {label_b} {f(cmp['mean_b'])} dB "
+              f"({label_a} - {label_b} = {f(cmp['mean_gain'])} dB)"]
+    if cmp["seed_std_a"]:
+        lines.append(f"spread across seeds (std of the final PSNR, mean over {len(cmp['seed_std_a'])} images with >= 2 seeds): "
+                     f"{label_a} {f(cmp['mean_seed_std_a'])} dB, {label_b} {f(cmp['mean_seed_std_b'])} dB")
+    return "\n".join(lines) + "\n"
