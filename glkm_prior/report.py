@@ -271,6 +271,11 @@ def compare_pair(a: dict, b: dict, at=(250, 500)) -> dict:
     * ``b_ahead_from``: the first traced step from which ``b`` >= ``a`` at every later common
       step (None: ``a`` ahead at the last step);
     * ``a_reaches_b_final``: the first step at which ``a`` >= ``b``'s final PSNR (None: never).
+
+    The runner scores trace points with whole-pixel alignment and the last point with the full
+    sub-pixel protocol (:mod:`glkm_prior.bench`; on DIP outputs the last point gains 0.3-1.5
+    dB from it), so comparisons at one step are like for like, while ``a_reaches_b_final``
+    before the last step is conservative (a whole-pixel score against a sub-pixel one).
     """
     ta, tb = _psnr_trace(a), _psnr_trace(b)
     common = sorted(set(ta) & set(tb))
@@ -323,7 +328,9 @@ def comparison_markdown(cmp: dict, label_a: str = "A", label_b: str = "B") -> st
         lines.append(f"| {p['name']} | {p['seed']} | {' / '.join(map(f, p['a_at']))} / **{f(p['psnr_a'])}** | "
                      f"{' / '.join(map(f, p['b_at']))} / **{f(p['psnr_b'])}** | {_step(p['b_ahead_from'])} | "
                      f"{_step(p['a_reaches_b_final'])} |")
-    lines += ["", f"{cmp['count']} pairs: mean final PSNR {label_a} {f(cmp['mean_a'])} dB, {label_b} {f(cmp['mean_b'])} dB "
+    lines += ["", "PSNR at the listed iterations: whole-pixel alignment (the run's trace); final: the full "
+              "sub-pixel protocol, so a score before the final one can only underestimate reaching the other's final.",
+              "", f"{cmp['count']} pairs: mean final PSNR {label_a} {f(cmp['mean_a'])} dB, {label_b} {f(cmp['mean_b'])} dB "
               f"({label_a} - {label_b} = {f(cmp['mean_gain'])} dB)"]
     if cmp["seed_std_a"]:
         lines.append(f"spread across seeds (std of the final PSNR, mean over {len(cmp['seed_std_a'])} images with >= 2 seeds): "
