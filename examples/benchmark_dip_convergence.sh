@@ -1,44 +1,52 @@
 #!/bin/bash
 # Issue 5's convergence study: SelfDeblur's loop (`dip`) with the GLKM vs the native kernel
-# branch, 1000 iterations, on 8 Levin images (im1_kernel1..8: one per kernel) x seeds 0, 1, 2.
-# Cost on this 2-core CPU: ~1.6 s/iteration on one thread, i.e. ~27 min per (image, seed) and
-# ~25 h of one core for the 56 runs (48 + the third arm's 8). The order interleaves the two branches image by image
-# (seed 0 first), so a partial run already compares them; every `glkm eval` call resumes, so
-# rerun this script (any number of sessions) until it prints the final summaries.
-# Third arm (seed 0 only): GLKM with latent rate 5e-3 instead of the reference 5e-4 -- with 5e-4
-# the GLKM kernel barely moves from the initializer's within 1000 iterations.
+# branch, 1000 iterations, on 8 Levin images (im1_kernel1..8: one per kernel) x seeds 0, 1, 2,
+# plus a third arm on seed 0: GLKM with latent rate 5e-3 instead of the reference 5e-4 (with
+# 5e-4 the GLKM kernel barely moves from the initializer's within 1000 iterations).
+# Cost on this 2-core CPU: ~1.5 s/iteration on one thread, i.e. ~25 min per (image, seed, arm)
+# and ~23 h of one core for the 56 runs. Seed 0 comes first, all arms image by image, so a
+# partial study already compares them. Use both cores: run one plain copy (images 1..8) and one
+# REVERSE=1 copy (images 8..1) side by side; a pair another live copy is computing is skipped
+# (claims in $CLAIMS), and every `glkm eval` call resumes, so rerun the script (any number of
+# sessions) until it prints the final tables.
 # Results are committed in benchmarks/dip_convergence/ (per-run JSON + images, small);
-# comparison.md (+ .json) is the paired table GLKM vs native, comparison_lr5e-3.md the third arm vs
-# native, both refreshed after every image.
+# comparison.md (+ .json) is the paired table GLKM vs native, comparison_lr5e-3.md the third arm
+# vs native, both refreshed after every image.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-benchmarks/dip_convergence}
+CLAIMS=${CLAIMS:-${TMPDIR:-/tmp}/glkm_dip_convergence_claims}
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
-# REVERSE=1 takes the seeds in the other order (2, 1, 0; images and branches as above): run one
-# plain and one REVERSE=1 copy side by side to use both cores; they meet in seed 1 (a pair that
-# one has finished is skipped by the other; --limit n also covers images 1..n-1, done by then).
+mkdir -p "$CLAIMS"
+
+run() {  # run ARM_FOLDER SEED N [glkm eval options...]: one (image, seed) pair of one arm
+  local arm=$1 seed=$2 name=im1_kernel$3; shift 3
+  [ -f "$OUT/$arm/results/${name}__s$seed.json" ] && return 0
+  local claim="$CLAIMS/${arm}__${name}__s$seed" owner
+  owner=$(cat "$claim" 2>/dev/null || true)
+  if [ -n "$owner" ] && [ "$owner" != $$ ] && kill -0 "$owner" 2>/dev/null; then return 0; fi
+  echo $$ > "$claim"
+  glkm eval levin --method dip --iters 1000 --seeds "$seed" --images "$name" --out "$OUT/$arm" --no-progress "$@"
+}
 compare() {
   python examples/compare_runs.py "$OUT/levin8_glkm" "$OUT/levin8_native" --labels GLKM native \
       -o "$OUT/comparison.md" > /dev/null
   python examples/compare_runs.py "$OUT/levin8_glkm_lr5e-3" "$OUT/levin8_native" --labels "GLKM lr 5e-3" native \
       -o "$OUT/comparison_lr5e-3.md" > /dev/null
 }
-seeds="0 1 2"
-[ "${REVERSE:-0}" = 1 ] && seeds="2 1 0"
-for seed in $seeds; do
-  for n in 1 2 3 4 5 6 7 8; do
-    for branch in glkm native; do
-      glkm eval levin --method dip --kernel-branch "$branch" --iters 1000 --seeds "$seed" --limit "$n" \
-          --out "$OUT/levin8_$branch" --no-progress
-    done
-    if [ "$seed" = 0 ]; then   # third arm, seed 0 only: GLKM with a 10x latent rate
-      glkm eval levin --method dip --kernel-branch glkm --option lr_kernel=5e-3 --iters 1000 --seeds 0 \
-          --limit "$n" --out "$OUT/levin8_glkm_lr5e-3" --no-progress
-    fi
+
+images="1 2 3 4 5 6 7 8"
+[ "${REVERSE:-0}" = 1 ] && images="8 7 6 5 4 3 2 1"
+for seed in 0 1 2; do
+  for n in $images; do
+    run levin8_glkm "$seed" "$n" --kernel-branch glkm
+    run levin8_native "$seed" "$n" --kernel-branch native
+    [ "$seed" = 0 ] && run levin8_glkm_lr5e-3 0 "$n" --kernel-branch glkm --option lr_kernel=5e-3
     compare   # the paired tables over the pairs finished so far
   done
 done
-for branch in glkm native; do   # final summaries over all three seeds
+# final summaries (anything still missing is computed here) and the plot
+for branch in glkm native; do
   glkm eval levin --method dip --kernel-branch "$branch" --iters 1000 --seeds 0,1,2 --limit 8 \
       --out "$OUT/levin8_$branch" --no-progress
 done

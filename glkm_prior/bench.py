@@ -154,6 +154,7 @@ class BenchConfig:
     seeds: tuple = (0,)
     iters: int | None = None
     limit: int | None = None
+    images: tuple | None = None   # only these image names (dataset order kept), before ``limit``
     weights: str | None = None
     revision: str | None = None
     grid_rows: int = 16
@@ -165,6 +166,12 @@ class BenchConfig:
     def validate(self) -> "BenchConfig":
         if self.limit is not None and (isinstance(self.limit, bool) or not isinstance(self.limit, int) or self.limit <= 0):
             raise InvalidInputError(f"--limit must be a positive integer, got {self.limit!r}")
+        if self.images is not None:
+            if isinstance(self.images, str):
+                self.images = tuple(n.strip() for n in self.images.split(","))
+            self.images = tuple(self.images)
+            if not self.images or not all(isinstance(n, str) and n for n in self.images):
+                raise InvalidInputError(f"--images must be comma-separated image names, got {self.images!r}")
         if self.iters is not None and (isinstance(self.iters, bool) or not isinstance(self.iters, int) or self.iters < 0):
             raise InvalidInputError(f"--iters must be an integer >= 0, got {self.iters!r}")
         self.seeds = parse_seeds(self.seeds)
@@ -665,6 +672,13 @@ def run_benchmark(cfg: BenchConfig, *, pm=None, log=None, progress: bool = True)
         say = log
     folder, layout = datasets.resolve_dataset(cfg.dataset)
     samples = datasets.LOADERS[layout](folder)
+    if cfg.images is not None:
+        names = [s.name for s in samples]
+        unknown = [n for n in cfg.images if n not in names]
+        if unknown:
+            raise InvalidInputError(f"--images: no image named {', '.join(unknown)} in {folder} "
+                                    f"(its names look like {', '.join(names[:3])})")
+        samples = [s for s in samples if s.name in cfg.images]
     if cfg.limit is not None:
         samples = samples[: cfg.limit]
     out = Path(cfg.out)

@@ -143,7 +143,7 @@ EVAL_DESCRIPTION = """\
 Four forms (each has its own --help, e.g. `glkm eval levin --help`, `glkm eval prior --help`):
 
   glkm eval DATASET --method M [--kernel-branch glkm|native] [--seeds 0,1,2] [--iters N]
-                    [--limit n] [--out DIR] [--weights W]
+                    [--limit n] [--images NAMES] [--out DIR] [--weights W]
       Benchmark a deblurring method with the Levin/Lai protocol. DATASET is a folder (Levin,
       Lai uniform, or blurry/ + sharp/ [+ kernels/ + manifest.json], detected) or `levin`
       (= ../shared/data/levin). Writes per-image results (resumable), results.csv/json,
@@ -198,6 +198,8 @@ def _eval_dataset_parser() -> argparse.ArgumentParser:
     d.add_argument("--seeds", default="0", help="comma-separated seeds, e.g. 0,1,2 (default 0)")
     d.add_argument("--iters", default=None, help="iterations of iterative methods (default: the method's own)")
     d.add_argument("--limit", default=None, help="only the first n images of the dataset")
+    d.add_argument("--images", default=None, metavar="NAMES",
+                   help="only these images, comma-separated names as in results/ (e.g. im1_kernel4,im1_kernel5)")
     d.add_argument("--kernel-size", type=_kernel_size_arg, default=None,
                    help="kernel size the method is told: K, auto (estimated per image, as `glkm deblur`), or by "
                    "default the dataset's (its kernels' size; 31 for photos without kernels)")
@@ -423,7 +425,7 @@ def cmd_eval_dataset(args) -> int:
         name = Path(args.dataset).name or "dataset"
         out = str(Path("eval_runs") / f"{name}_{args.method}_{args.kernel_branch}")
     cfg = BenchConfig(dataset=args.dataset, method=args.method, out=out, kernel_branch=args.kernel_branch,
-                      seeds=seeds, iters=iters, limit=limit, weights=args.weights, revision=args.revision,
+                      seeds=seeds, iters=iters, limit=limit, images=args.images, weights=args.weights, revision=args.revision,
                       grid_rows=grid_rows, trace_every=trace_every, true_kernel_orientation=args.true_kernel_orientation,
                       kernel_size=args.kernel_size, options=options)
     result = run_benchmark(cfg, progress=not args.no_progress)

@@ -128,6 +128,25 @@ def test_resume_skips_finished_pairs(runs, tiny, tmp_path):
         bench.run_benchmark(bad, progress=False, log=lambda m: None)
 
 
+def test_images_selects_pairs_by_name(runs, tiny, tmp_path):
+    names = sorted(r["name"] for r in _results(runs["true-kernel"]) if r["seed"] == 0)
+    folder = tmp_path / "some"
+    assert main(["eval", str(tiny / "set"), "--method", "true-kernel", "--images", f"{names[3]},{names[1]}",
+                 "--out", str(folder), "--no-progress"]) == 0
+    rows = _results(folder)
+    assert [r["name"] for r in rows] == [names[1], names[3]]   # dataset order, only those two
+    assert sorted(p.name for p in (folder / "results").iterdir()) == sorted(f"{n}__s0.json" for n in names[1::2])
+    full = {r["name"]: r["psnr"] for r in _results(runs["true-kernel"]) if r["seed"] == 0}
+    assert all(r["psnr"] == pytest.approx(full[r["name"]], abs=1e-9) for r in rows)
+    # the same folder resumes with another selection: only the new pair is computed
+    cfg = bench.BenchConfig(dataset=str(tiny / "set"), method="true-kernel", out=str(folder), images=names[:2])
+    summary = bench.run_benchmark(cfg, progress=False, log=lambda m: None)
+    assert summary["run"]["computed"] == 1 and summary["run"]["skipped"] == 1
+    with pytest.raises(InvalidInputError, match="no image named nope"):
+        bench.run_benchmark(bench.BenchConfig(dataset=str(tiny / "set"), method="true-kernel", out=str(folder),
+                                              images="nope"), progress=False, log=lambda m: None)
+
+
 # ----------------------------------------------------------------------------- method conventions
 class ToyPlugin:
     """An iterative blind method (calls the convergence callback) and a strict-signature one."""
