@@ -253,9 +253,9 @@ def load_pairs(folder: str | Path) -> dict[tuple[str, int], dict]:
     for path in sorted(results.glob("*.json")):
         try:
             row = json.loads(path.read_text())
-        except (OSError, ValueError) as exc:
-            raise InvalidInputError(f"cannot read {path}: {exc}") from None
-        pairs[(row["name"], int(row["seed"]))] = row
+            pairs[(str(row["name"]), int(row["seed"]))] = row
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise InvalidInputError(f"cannot read {path} as a result (name, seed, psnr): {exc!r}") from None
     return pairs
 
 
