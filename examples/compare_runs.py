@@ -11,6 +11,7 @@ study still in progress (issue 5's convergence study):
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from glkm_prior.atomic import atomic_write
 from glkm_prior.errors import GLKMError
@@ -34,7 +35,7 @@ def main() -> int:
     print(text, end="")
     if args.output:
         atomic_write(args.output, lambda fh: fh.write(text.encode()), "table")
-        json_path = args.output.rsplit(".", 1)[0] + ".json"
+        json_path = Path(args.output).with_suffix(".json")
         atomic_write(json_path, lambda fh: fh.write(json.dumps(cmp, indent=1).encode()), "comparison")
     return 0
 
