@@ -253,6 +253,7 @@ def load_pairs(folder: str | Path) -> dict[tuple[str, int], dict]:
     for path in sorted(results.glob("*.json")):
         try:
             row = json.loads(path.read_text())
+            float(row["psnr"])  # scored against a ground truth: compare_pair needs it
             pairs[(str(row["name"]), int(row["seed"]))] = row
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise InvalidInputError(f"cannot read {path} as a result (name, seed, psnr): {exc!r}") from None

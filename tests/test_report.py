@@ -66,3 +66,10 @@ def test_compare_runs_script_writes_table(two_runs, tmp_path):
 def test_compare_runs_needs_result_folders(tmp_path):
     with pytest.raises(InvalidInputError, match="no results/ folder"):
         compare_runs(tmp_path, tmp_path)
+
+
+def test_compare_runs_refuses_results_without_psnr(tmp_path):
+    _write_run(tmp_path / "a", [("im1", 0, [(1000, 25.0)])])
+    (tmp_path / "a" / "results" / "im1__s0.json").write_text(json.dumps({"name": "im1", "seed": 0, "psnr": None}))
+    with pytest.raises(InvalidInputError, match="cannot read .*im1__s0.json as a result"):
+        compare_runs(tmp_path / "a", tmp_path / "a")
