@@ -258,7 +258,9 @@ def peak_rss_mb() -> float | None:
     return peak / (1024.0 * 1024.0) if sys.platform == "darwin" else peak / 1024.0
 
 
-def _accepts(fn, name: str, explicit_only: bool = False) -> bool:
+def accepts_keyword(fn, name: str, explicit_only: bool = False) -> bool:
+    """Whether ``fn`` can be called with keyword ``name`` (named, or through ``**kwargs`` unless
+    ``explicit_only``)."""
     try:
         params = inspect.signature(fn).parameters
     except (TypeError, ValueError):
@@ -389,6 +391,9 @@ class _Runner:
         self.out = Path(cfg.out)
         self.log = log or (lambda m: print(m, file=sys.stderr))
         self.method = plugins.get_method(cfg.method, pm)
+        unaccepted = sorted(k for k in cfg.options if not accepts_keyword(self.method.factory, k))
+        if unaccepted:
+            raise InvalidInputError(f"method {cfg.method!r} has no option {', '.join(unaccepted)}")
         self.reference = None
         if cfg.method != TRUE_KERNEL_METHOD:
             try:
@@ -429,8 +434,8 @@ class _Runner:
         if callback is not None:
             wanted["callback"] = callback
         wanted.update(self.cfg.options)
-        kwargs = {k: v for k, v in wanted.items() if _accepts(fn, k)}
-        if true_kernel is not None and _accepts(fn, "true_kernel", explicit_only=True):
+        kwargs = {k: v for k, v in wanted.items() if accepts_keyword(fn, k)}
+        if true_kernel is not None and accepts_keyword(fn, "true_kernel", explicit_only=True):
             kwargs["true_kernel"] = true_kernel
         torch.manual_seed(seed)
         np.random.seed(seed % 2**32)

@@ -72,6 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="spatially varying blur: run the method's SVOLA variant (svola-<method>: a global kernel, then one "
                    "kernel per cell of a --grid patch grid); also writes <output>_kernel_field.png/.npy")
     d.add_argument("--grid", default=None, help="SVOLA grid PxQ for --nonuniform (default 3x3)")
+    d.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                   help="a method option, repeatable (e.g. lr_kernel=5e-3 for dip); VALUE is read as JSON when it "
+                   "parses (numbers, true/false), else as text")
     d.add_argument("--force", action="store_true", help="overwrite existing output files")
     d.set_defaults(func=cmd_deblur)
 
@@ -402,6 +405,20 @@ def _float_option(text, name: str, minimum: float | None = None, strict: bool = 
     return value
 
 
+def parse_options(items) -> dict:
+    """``--option KEY=VALUE`` flags -> dict; VALUE is read as JSON when it parses, else as text."""
+    options = {}
+    for item in items or ():
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise InvalidInputError(f"--option must be KEY=VALUE, got {item!r}")
+        try:
+            options[key.strip()] = json.loads(text)
+        except ValueError:
+            options[key.strip()] = text
+    return options
+
+
 # ---------------------------------------------------------------------------- eval DATASET
 def cmd_eval_dataset(args) -> int:
     from .bench import BenchConfig, parse_seeds, run_benchmark
@@ -411,15 +428,7 @@ def cmd_eval_dataset(args) -> int:
     seeds = parse_seeds(args.seeds)
     grid_rows = _int_option(args.grid_rows, "--grid-rows", 1)
     trace_every = _int_option(args.trace_every, "--trace-every", 1)
-    options = {}
-    for item in args.option:
-        key, sep, text = item.partition("=")
-        if not sep or not key.strip():
-            raise InvalidInputError(f"--option must be KEY=VALUE, got {item!r}")
-        try:
-            options[key.strip()] = json.loads(text)
-        except ValueError:
-            options[key.strip()] = text
+    options = parse_options(args.option)
     out = args.out
     if out is None:
         name = Path(args.dataset).name or "dataset"
@@ -523,7 +532,7 @@ def output_paths(input_path: Path, output: str | None, nonuniform: bool = False)
 def cmd_deblur(args) -> int:
     from . import imageio, plugins
     from .atomic import atomic_write
-    from .bench import peak_rss_mb
+    from .bench import accepts_keyword, peak_rss_mb
 
     input_path = Path(args.input)
     nonuniform = bool(getattr(args, "nonuniform", False))
@@ -566,6 +575,16 @@ def cmd_deblur(args) -> int:
             if not names_parameter(name):
                 raise InvalidInputError(f"method {args.method!r} has no --{name} setting")
             method_options[name] = value
+    extra = parse_options(getattr(args, "option", None))
+    own = {"prior", "iters", "kernel_size", "kernel_branch", "seed", "progress", "grid", "callback", "pm", "preset",
+           "colour"}
+    taken = sorted(own & set(extra))
+    if taken:
+        raise InvalidInputError(f"--option cannot set {', '.join(taken)}: use the command's own flags")
+    unaccepted = sorted(k for k in extra if not accepts_keyword(method.factory, k))
+    if unaccepted:
+        raise InvalidInputError(f"method {method_name!r} has no option {', '.join(unaccepted)}")
+    method_options.update(extra)
     if names_parameter("progress"):
         method_options["progress"] = True  # a tqdm bar on stderr
     if nonuniform:
@@ -621,6 +640,7 @@ def cmd_deblur(args) -> int:
         "iters": args.iters,
         "preset": getattr(args, "preset", None),
         "colour": getattr(args, "colour", None),
+        "options": extra,
         "prior": getattr(prior, "source", None),
         "image_shape": list(array.shape),
         "seconds": round(seconds, 3),

@@ -196,6 +196,12 @@ def test_callback_traces_and_strict_signatures(tiny, tmp_path):
     cfg = bench.BenchConfig(dataset=str(tiny / "set"), method="toy-strict", out=str(tmp_path / "strict"), limit=1)
     bench.run_benchmark(cfg, pm=pm, progress=False, log=lambda m: None)
     assert len(_results(tmp_path / "strict")) == 1
+    # an option the method cannot take is refused before anything runs, not silently dropped
+    cfg = bench.BenchConfig(dataset=str(tiny / "set"), method="toy-strict", out=str(tmp_path / "typo"), limit=1,
+                            options={"lr_kernel": 5e-3})
+    with pytest.raises(InvalidInputError, match="'toy-strict' has no option lr_kernel"):
+        bench.run_benchmark(cfg, pm=pm, progress=False, log=lambda m: None)
+    assert not (tmp_path / "typo" / "results").exists() or not any((tmp_path / "typo" / "results").iterdir())
     # overlay plot of several runs
     assert main(["eval", "plot", str(tmp_path / "toy"), str(tmp_path / "strict"), "-o", str(tmp_path / "c.png")]) == 0
     with Image.open(tmp_path / "c.png") as img:

@@ -276,6 +276,24 @@ def test_cli_colour_and_preset_flags(tmp_path, truth, capsys):
     assert "has no --colour setting" in capsys.readouterr().err
 
 
+def test_cli_option_reaches_the_loop_and_bad_options_are_refused(tmp_path, truth, capsys):
+    src = tmp_path / "tiny.png"
+    write_image(src, truth[2][0, 0].numpy())
+    base = ["deblur", str(src), "--method", "dip", "--iters", "1", "--kernel-size", "7", "--kernel-branch", "native"]
+    assert main([*base, "-o", str(tmp_path / "a.png"), "--option", "lr_kernel=5e-3", "--option", "lr_image=0.02"]) == 0
+    report = json.loads((tmp_path / "a.json").read_text())
+    assert report["options"] == {"lr_kernel": 5e-3, "lr_image": 0.02}
+    assert report["info"]["lr_kernel"] == 5e-3 and report["info"]["lr_image"] == 0.02
+    for option, message in [("typo=1", "unknown option(s) typo"), ("iters=3", "cannot set iters"),
+                            ("lr_kernel", "must be KEY=VALUE")]:
+        out = tmp_path / "bad" / "b.png"
+        assert main([*base, "-o", str(out), "--option", option]) == 2
+        assert message in capsys.readouterr().err and not out.parent.exists()
+    assert main(["deblur", str(src), "-o", str(tmp_path / "f.png"), "--kernel-size", "7", "--option", "lr_kernel=1"]) == 2
+    err = capsys.readouterr().err
+    assert "'fast'" in err and "lr_kernel" in err
+
+
 def test_dip_is_registered_through_the_hook():
     reg = get_method("dip")
     assert reg.factory is dip.run_dip and reg.plugin == "dip"
