@@ -24,10 +24,12 @@ def main() -> int:
     parser.add_argument("run_b")
     parser.add_argument("--labels", nargs=2, default=("A", "B"), metavar=("LABEL_A", "LABEL_B"))
     parser.add_argument("--at", default="250,500", help="iterations shown besides the final one (default 250,500)")
+    parser.add_argument("--seeds", default=None, help="only these seeds, comma-separated (default: all)")
     parser.add_argument("-o", "--output", help="also write the table here (.md; a .json beside it)")
     args = parser.parse_args()
     try:
-        cmp = compare_runs(args.run_a, args.run_b, at=[int(s) for s in args.at.split(",")])
+        seeds = None if args.seeds is None else [int(s) for s in args.seeds.split(",")]
+        cmp = compare_runs(args.run_a, args.run_b, at=[int(s) for s in args.at.split(",")], seeds=seeds)
     except (GLKMError, ValueError) as exc:
         print(f"compare_runs: {exc}", file=sys.stderr)
         return 2

@@ -291,16 +291,19 @@ def compare_pair(a: dict, b: dict, at=(250, 500)) -> dict:
             "b_ahead_from": ahead_from, "a_reaches_b_final": reach}
 
 
-def compare_runs(folder_a: str | Path, folder_b: str | Path, at=(250, 500)) -> dict:
-    """Paired comparison of two run folders over the pairs both have finished.
+def compare_runs(folder_a: str | Path, folder_b: str | Path, at=(250, 500), seeds=None) -> dict:
+    """Paired comparison of two run folders over the pairs both have finished (only ``seeds``
+    when given).
 
     ``pairs``: :func:`compare_pair` per common (image, seed); ``mean_a`` / ``mean_b`` and
-    ``mean_gain`` (a - b) over those pairs; ``seed_std_a`` / ``seed_std_b``: the standard
+    ``mean_gain`` (a - b) over those pairs; ``mean_a_at`` / ``mean_b_at``: the mean PSNR at each
+    ``at`` iteration (over the pairs whose traces have it); ``a_wins``: pairs where a's final PSNR
+    is higher; ``seed_std_a`` / ``seed_std_b``: the standard
     deviation (ddof 0) of the final PSNR across seeds, per image with >= 2 common seeds, and
     ``mean_seed_std_*`` their mean (None without such images).
     """
     pa, pb = load_pairs(folder_a), load_pairs(folder_b)
-    keys = sorted(set(pa) & set(pb))
+    keys = sorted(k for k in set(pa) & set(pb) if seeds is None or k[1] in set(seeds))
     pairs = [compare_pair(pa[k], pb[k], at) for k in keys]
     by_image = defaultdict(list)
     for p in pairs:
@@ -308,9 +311,12 @@ def compare_runs(folder_a: str | Path, folder_b: str | Path, at=(250, 500)) -> d
     std_a = {n: float(np.std([p["psnr_a"] for p in ps])) for n, ps in by_image.items() if len(ps) > 1}
     std_b = {n: float(np.std([p["psnr_b"] for p in ps])) for n, ps in by_image.items() if len(ps) > 1}
     mean = (lambda xs: float(np.mean(xs)) if xs else None)
+    mean_at = (lambda side: [mean([p[side][i] for p in pairs if p[side][i] is not None]) for i in range(len(at))])
     return {"pairs": pairs, "at": list(at), "count": len(pairs),
             "mean_a": mean([p["psnr_a"] for p in pairs]), "mean_b": mean([p["psnr_b"] for p in pairs]),
             "mean_gain": mean([p["psnr_a"] - p["psnr_b"] for p in pairs]),
+            "mean_a_at": mean_at("a_at"), "mean_b_at": mean_at("b_at"),
+            "a_wins": sum(p["psnr_a"] > p["psnr_b"] for p in pairs),
             "seed_std_a": std_a, "seed_std_b": std_b,
             "mean_seed_std_a": mean(list(std_a.values())), "mean_seed_std_b": mean(list(std_b.values()))}
 
@@ -332,7 +338,10 @@ def comparison_markdown(cmp: dict, label_a: str = "A", label_b: str = "B") -> st
     lines += ["", "PSNR at the listed iterations: whole-pixel alignment (the run's trace); final: the full "
               "sub-pixel protocol, so a score before the final one can only underestimate reaching the other's final.",
               "", f"{cmp['count']} pairs: mean final PSNR {label_a} {f(cmp['mean_a'])} dB, {label_b} {f(cmp['mean_b'])} dB "
-              f"({label_a} - {label_b} = {f(cmp['mean_gain'])} dB)"]
+              f"({label_a} - {label_b} = {f(cmp['mean_gain'])} dB); {label_a} higher on {cmp['a_wins']} of "
+              f"{cmp['count']}",
+              f"mean PSNR at {at} (whole-pixel alignment): {label_a} {' / '.join(map(f, cmp['mean_a_at']))} dB, "
+              f"{label_b} {' / '.join(map(f, cmp['mean_b_at']))} dB"]
     if cmp["seed_std_a"]:
         lines.append(f"spread across seeds (std of the final PSNR, mean over {len(cmp['seed_std_a'])} images with >= 2 seeds): "
                      f"{label_a} {f(cmp['mean_seed_std_a'])} dB, {label_b} {f(cmp['mean_seed_std_b'])} dB")

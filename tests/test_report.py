@@ -49,7 +49,14 @@ def test_compare_runs_matches_hand_computation(two_runs):
     assert cmp["mean_gain"] == pytest.approx(cmp["mean_a"] - cmp["mean_b"])
     # spread across seeds only for im1 (two seeds): population std of {27.5, 26.5} and {28, 25}
     assert cmp["seed_std_a"] == {"im1": pytest.approx(0.5)} and cmp["seed_std_b"] == {"im1": pytest.approx(1.5)}
+    assert cmp["mean_a_at"] == pytest.approx([(25 + 24 + 20) / 3, (26 + 25 + 22) / 3])
+    assert cmp["mean_b_at"] == pytest.approx([(22 + 23 + 21) / 3, (26.5 + 24 + 22.5) / 3])
+    assert cmp["a_wins"] == 2   # im1 s1 and im2 s0
     text = comparison_markdown(cmp, "GLKM", "native")
+    assert "GLKM higher on 2 of 3" in text and "GLKM 23.00 / 24.33 dB, native 22.00 / 24.33 dB" in text
+    only0 = compare_runs(*two_runs, at=(250, 500), seeds=[0])
+    assert [(q["name"], q["seed"]) for q in only0["pairs"]] == [("im1", 0), ("im2", 0)]
+    assert only0["mean_a"] == pytest.approx((27.5 + 24.0) / 2) and only0["seed_std_a"] == {}
     assert "| im1 | 0 | 25.00 / 26.00 / **27.50** | 22.00 / 26.50 / **28.00** | 1000 | never |" in text
     assert "GLKM - native = 0.67 dB" in text   # (78 - 76) / 3
 
