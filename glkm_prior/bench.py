@@ -265,9 +265,16 @@ def accepts_keyword(fn, name: str, explicit_only: bool = False) -> bool:
         params = inspect.signature(fn).parameters
     except (TypeError, ValueError):
         return not explicit_only
-    if name in params and params[name].kind not in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD):
+    if name in params and params[name].kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY):
         return True
     return not explicit_only and any(p.kind == inspect.Parameter.VAR_KEYWORD for p in params.values())
+
+
+def refuse_unaccepted_options(method_name: str, fn, options) -> None:
+    """Raise :class:`InvalidInputError` naming the ``options`` keys ``fn`` cannot take."""
+    unaccepted = sorted(k for k in options if not accepts_keyword(fn, k))
+    if unaccepted:
+        raise InvalidInputError(f"method {method_name!r} has no option {', '.join(unaccepted)}")
 
 
 def eval_plane(arr: np.ndarray) -> np.ndarray:
@@ -391,9 +398,7 @@ class _Runner:
         self.out = Path(cfg.out)
         self.log = log or (lambda m: print(m, file=sys.stderr))
         self.method = plugins.get_method(cfg.method, pm)
-        unaccepted = sorted(k for k in cfg.options if not accepts_keyword(self.method.factory, k))
-        if unaccepted:
-            raise InvalidInputError(f"method {cfg.method!r} has no option {', '.join(unaccepted)}")
+        refuse_unaccepted_options(cfg.method, self.method.factory, cfg.options)
         self.reference = None
         if cfg.method != TRUE_KERNEL_METHOD:
             try:

@@ -532,7 +532,7 @@ def output_paths(input_path: Path, output: str | None, nonuniform: bool = False)
 def cmd_deblur(args) -> int:
     from . import imageio, plugins
     from .atomic import atomic_write
-    from .bench import accepts_keyword, peak_rss_mb
+    from .bench import accepts_keyword, peak_rss_mb, refuse_unaccepted_options
 
     input_path = Path(args.input)
     nonuniform = bool(getattr(args, "nonuniform", False))
@@ -559,20 +559,11 @@ def cmd_deblur(args) -> int:
                                     f"available: {', '.join(m for m in sorted(plugins.methods()) if m.startswith('svola-'))}")
     method = plugins.get_method(method_name)
 
-    def names_parameter(name: str) -> bool:  # explicitly, not through **kwargs
-        import inspect
-
-        try:
-            param = inspect.signature(method.factory).parameters.get(name)
-        except (TypeError, ValueError):
-            return False
-        return param is not None and param.kind in (param.POSITIONAL_OR_KEYWORD, param.KEYWORD_ONLY)
-
     method_options = {}
     for name in ("preset", "colour"):
         value = getattr(args, name, None)
         if value is not None:
-            if not names_parameter(name):
+            if not accepts_keyword(method.factory, name, explicit_only=True):
                 raise InvalidInputError(f"method {args.method!r} has no --{name} setting")
             method_options[name] = value
     extra = parse_options(getattr(args, "option", None))
@@ -581,11 +572,9 @@ def cmd_deblur(args) -> int:
     taken = sorted(own & set(extra))
     if taken:
         raise InvalidInputError(f"--option cannot set {', '.join(taken)}: use the command's own flags")
-    unaccepted = sorted(k for k in extra if not accepts_keyword(method.factory, k))
-    if unaccepted:
-        raise InvalidInputError(f"method {method_name!r} has no option {', '.join(unaccepted)}")
+    refuse_unaccepted_options(method_name, method.factory, extra)
     method_options.update(extra)
-    if names_parameter("progress"):
+    if accepts_keyword(method.factory, "progress", explicit_only=True):
         method_options["progress"] = True  # a tqdm bar on stderr
     if nonuniform:
         from glkm_adapters.svola import parse_grid

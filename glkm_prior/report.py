@@ -303,7 +303,8 @@ def compare_runs(folder_a: str | Path, folder_b: str | Path, at=(250, 500), seed
     ``mean_seed_std_*`` their mean (None without such images).
     """
     pa, pb = load_pairs(folder_a), load_pairs(folder_b)
-    keys = sorted(k for k in set(pa) & set(pb) if seeds is None or k[1] in set(seeds))
+    wanted = None if seeds is None else set(seeds)
+    keys = sorted(k for k in set(pa) & set(pb) if wanted is None or k[1] in wanted)
     pairs = [compare_pair(pa[k], pb[k], at) for k in keys]
     by_image = defaultdict(list)
     for p in pairs:
