@@ -670,8 +670,11 @@ def _check_run_file(out: Path, identity: dict, write: bool) -> None:
         write_json(path, identity)
 
 
-def run_benchmark(cfg: BenchConfig, *, pm=None, log=None, progress: bool = True) -> dict:
-    """Run (or resume) a benchmark; returns the summary (rank 0) or this rank's counts."""
+def run_benchmark(cfg: BenchConfig, *, pm=None, log=None, progress: bool = True, compute: bool = True) -> dict:
+    """Run (or resume) a benchmark; returns the summary (rank 0) or this rank's counts.
+
+    ``compute=False`` only rewrites the summary files over results already in ``cfg.out``: a
+    pair of the selection without a result is an error (listing them), and nothing is computed."""
     cfg.validate()
     if log is None:
         from tqdm import tqdm
@@ -700,7 +703,7 @@ def run_benchmark(cfg: BenchConfig, *, pm=None, log=None, progress: bool = True)
             raise PluginError(f"unknown kernel branch {cfg.kernel_branch!r}; registered: "
                               f"{', '.join(sorted(plugins.kernel_branches(pm))) or 'none'}")
         identity = _run_identity(cfg, folder, layout)
-        _check_run_file(out, identity, write=dist.rank == 0)
+        _check_run_file(out, identity, write=dist.rank == 0 and compute)
         if not runner.lpips_ok:
             quiet(f"glkm: LPIPS not reported: {runner.lpips_reason}")
         work = [(s, seed) for s in samples for seed in cfg.seeds]
@@ -709,6 +712,11 @@ def run_benchmark(cfg: BenchConfig, *, pm=None, log=None, progress: bool = True)
         computed, failed, error = 0, False, None
         start = time.perf_counter()
         try:
+            if todo and not compute:  # inside the try: under torchrun every rank learns of it
+                missing = ", ".join(f"{s.name} s{seed}" for s, seed in todo[:8]) + (", ..." if len(todo) > 8 else "")
+                raise InvalidInputError(f"summary only: {len(todo)} of the {len(mine)} selected pairs have no result "
+                                        f"in {out / 'results'} ({missing}); narrow --seeds/--images/--limit or drop "
+                                        "--summary-only to compute them")
             from tqdm import tqdm
 
             with tqdm(total=len(mine), initial=len(mine) - len(todo), unit="img", dynamic_ncols=True,

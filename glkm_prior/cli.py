@@ -216,6 +216,9 @@ def _eval_dataset_parser() -> argparse.ArgumentParser:
     d.add_argument("--true-kernel-orientation", choices=("stored", "auto"), default="auto",
                    help="ground-truth kernel: auto (default) = the stored kernel or its 180-degree rotation, whichever "
                    "explains the blurry image (Levin kernels 4 and 8 need the rotation); stored = as the files are")
+    d.add_argument("--summary-only", action="store_true",
+                   help="compute nothing: rewrite the summary files over the results already in --out for the "
+                   "selected images and seeds (an error lists any selected pair without a result)")
     d.add_argument("--no-progress", action="store_true", help="no progress bar")
     d.set_defaults(func=cmd_eval_dataset)
     return d
@@ -437,7 +440,7 @@ def cmd_eval_dataset(args) -> int:
                       seeds=seeds, iters=iters, limit=limit, images=args.images, weights=args.weights, revision=args.revision,
                       grid_rows=grid_rows, trace_every=trace_every, true_kernel_orientation=args.true_kernel_orientation,
                       kernel_size=args.kernel_size, options=options)
-    result = run_benchmark(cfg, progress=not args.no_progress)
+    result = run_benchmark(cfg, progress=not args.no_progress, compute=not args.summary_only)
     if "markdown" in result:  # rank 0
         print(result["markdown"], end="")
         run = result["run"]

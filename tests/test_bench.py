@@ -128,6 +128,31 @@ def test_resume_skips_finished_pairs(runs, tiny, tmp_path):
         bench.run_benchmark(bad, progress=False, log=lambda m: None)
 
 
+def test_summary_only_rewrites_summaries_and_computes_nothing(runs, tiny, tmp_path, capsys):
+    folder = tmp_path / "copy"
+    shutil.copytree(runs["true-kernel"], folder)
+    results = {p.name: p.read_bytes() for p in (folder / "results").iterdir()}
+    rows0 = [r for r in _results(folder) if r["seed"] == 0]
+    (folder / "summary.json").unlink()
+    args = ["eval", str(tiny / "set"), "--method", "true-kernel", "--weights", str(tiny / "prior"), "--out", str(folder),
+            "--no-progress", "--summary-only"]
+    assert main([*args, "--seeds", "0"]) == 0
+    overall = json.loads((folder / "summary.json").read_text())["table"]["all"]
+    assert overall["psnr"]["n_seeds"] == 1   # the summary now describes seed 0 alone
+    assert overall["psnr"]["mean"] == pytest.approx(np.mean([r["psnr"] for r in rows0]), abs=1e-9)
+    # a seed without results: a one-line error naming the missing pairs; nothing computed or rewritten
+    before = (folder / "summary.json").read_bytes()
+    capsys.readouterr()
+    assert main([*args, "--seeds", "0,2"]) == 2
+    err = capsys.readouterr().err
+    assert "summary only: 4 of the 8 selected pairs have no result" in err and f"{rows0[0]['name']} s2" in err
+    assert {p.name: p.read_bytes() for p in (folder / "results").iterdir()} == results
+    assert (folder / "summary.json").read_bytes() == before
+    # a folder with no run at all is not created
+    assert main([*args[:-4], "--out", str(tmp_path / "none"), "--summary-only"]) == 2
+    assert not (tmp_path / "none").exists()
+
+
 def test_images_selects_pairs_by_name(runs, tiny, tmp_path):
     names = sorted(r["name"] for r in _results(runs["true-kernel"]) if r["seed"] == 0)
     folder = tmp_path / "some"
