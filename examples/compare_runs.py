@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from glkm_prior.atomic import atomic_write
+from glkm_prior.bench import parse_seeds
 from glkm_prior.errors import GLKMError
 from glkm_prior.report import compare_runs, comparison_markdown
 
@@ -28,7 +29,7 @@ def main() -> int:
     parser.add_argument("-o", "--output", help="also write the table here (.md; a .json beside it)")
     args = parser.parse_args()
     try:
-        seeds = None if args.seeds is None else [int(s) for s in args.seeds.split(",")]
+        seeds = None if args.seeds is None else parse_seeds(args.seeds)
         cmp = compare_runs(args.run_a, args.run_b, at=[int(s) for s in args.at.split(",")], seeds=seeds)
     except (GLKMError, ValueError) as exc:
         print(f"compare_runs: {exc}", file=sys.stderr)
