@@ -44,9 +44,10 @@ of the blurry image (same value, fewer operations); the non-local block multipli
 
 from __future__ import annotations
 
+import json
 import sys
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 
 import torch
 import torch.nn as nn
@@ -54,7 +55,8 @@ import torch.nn.functional as F
 from torch.optim.lr_scheduler import MultiStepLR
 
 from glkm_prior.branch import check_blurry
-from glkm_prior.errors import InvalidInputError
+from glkm_prior.checkpoint import RunCheckpoint
+from glkm_prior.errors import InvalidInputError, WeightsError
 from glkm_prior.physics import blur
 from glkm_prior.plugins import build_kernel_branch, hookimpl, project_kernel
 from glkm_prior.prior import check_kernel_size, to_luma
@@ -377,7 +379,16 @@ class DeepPriorLoop:
         return merge_colour(self.crop(out).detach().float().clone(), self.chroma)
 
     # -------------------------------------------------------------- run
-    def run(self, *, progress: bool = True, callback=None, trace_every: int | None = None) -> dict:
+    def run(self, *, progress: bool = True, callback=None, trace_every: int | None = None, checkpoint=None,
+            checkpoint_every: int = 100) -> dict:
+        """Run the iterations; ``callback(step, image, kernel)`` every ``trace_every`` steps.
+
+        ``checkpoint``: a folder (:class:`glkm_prior.checkpoint.RunCheckpoint`) where the whole
+        state (networks, optimiser, scheduler, RNG, losses so far, the callback's
+        ``state_dict()`` if it has one) is saved every ``checkpoint_every`` iterations; a run
+        started with a folder that holds a checkpoint of the same run resumes from it and ends
+        exactly as the uninterrupted run would. The caller removes the folder when done.
+        """
         from tqdm import tqdm
 
         cfg = self.cfg
@@ -385,14 +396,20 @@ class DeepPriorLoop:
         if trace_every is None:
             trace_every = max(1, iters // 20)
         trace_every = max(1, int(trace_every))
+        ckpt = RunCheckpoint(checkpoint) if checkpoint is not None else None
+        if ckpt is not None and (isinstance(checkpoint_every, bool) or int(checkpoint_every) < 1):
+            raise InvalidInputError(f"checkpoint_every must be a positive integer, got {checkpoint_every!r}")
         start = time.perf_counter()
-        self.before_loop(progress)
-        t_loop = time.perf_counter()
         losses = torch.zeros(iters)
+        first, skipped, earlier = 0, 0, {"seconds": 0.0, "loop_seconds": 0.0}
+        if ckpt is not None and ckpt.exists():
+            first, skipped, earlier = self._resume(ckpt, losses, callback)
+        else:
+            self.before_loop(progress)
+        t_loop = time.perf_counter()
         last_out = last_k = None
-        skipped = 0
-        bar = tqdm(range(iters), desc=f"{self.name}/{self.branch_name}", unit="it", file=sys.stderr,
-                   disable=not progress, dynamic_ncols=True, leave=False)
+        bar = tqdm(range(first, iters), initial=first, total=iters, desc=f"{self.name}/{self.branch_name}", unit="it",
+                   file=sys.stderr, disable=not progress, dynamic_ncols=True, leave=False)
         for step in bar:
             loss, out, k = self.loss(step)
             losses[step] = loss.detach()
@@ -405,8 +422,13 @@ class DeepPriorLoop:
             if callback is not None and ((step + 1) % trace_every == 0 or step + 1 == iters):
                 with torch.no_grad():
                     callback(step + 1, self.output_image(last_out), last_k)
+            if ckpt is not None and (step + 1) % int(checkpoint_every) == 0 and step + 1 < iters:
+                now = time.perf_counter()
+                self._save(ckpt, step + 1, losses, skipped, callback,
+                           seconds=earlier["seconds"] + now - start,
+                           loop_seconds=earlier["loop_seconds"] + now - t_loop)
         bar.close()
-        loop_seconds = time.perf_counter() - t_loop
+        loop_seconds = earlier["loop_seconds"] + time.perf_counter() - t_loop
         out, kernel = self.final(last_out, last_k)
         image = self.output_image(out)
         kernel = kernel.detach().float().reshape(-1, 1, self.K, self.K).clone()  # (1 or cells, 1, K, K)
@@ -418,7 +440,9 @@ class DeepPriorLoop:
             "kernel_branch": self.branch_name,
             "lr_image": cfg.lr_image,
             "lr_kernel": self.lr_kernel,
-            "seconds": time.perf_counter() - start,
+            "seconds": earlier["seconds"] + time.perf_counter() - start,
+            "seconds_before_resume": earlier["seconds"],
+            "resumed_from": first,
             "seconds_per_iter": loop_seconds / iters if iters else None,
             "loss_first": loss_list[0] if loss_list else None,
             "loss_last": loss_list[-1] if loss_list else None,
@@ -427,6 +451,55 @@ class DeepPriorLoop:
         }
         info.update(self.extra_info())
         return {"image": image, "kernel": kernel, "info": info}
+
+    # -------------------------------------------------------------- checkpoints
+    def identity(self) -> dict:
+        """What a checkpoint must match to be resumed by this loop (JSON types)."""
+        cfg = {k: v for k, v in asdict(self.cfg).items() if k != "channels_last"}
+        ident = {"loop": self.name, "kernel_branch": self.branch_name, "kernel_size": self.K, "seed": self.seed,
+                 "shape": list(self.y.shape), "image_sum": round(float(self.y.double().sum()), 6), "config": cfg}
+        return json.loads(json.dumps(ident, default=str))
+
+    def loop_state(self) -> dict:
+        """Subclass state outside the modules (JSON), saved with each checkpoint."""
+        return {}
+
+    def load_loop_state(self, state: dict) -> None:
+        """Restore :meth:`loop_state`."""
+
+    def _save(self, ckpt: RunCheckpoint, step: int, losses, skipped: int, callback, *, seconds: float,
+              loop_seconds: float) -> None:
+        sched = self.scheduler.state_dict()
+        meta = {"identity": self.identity(), "losses": [float(v) for v in losses[:step].tolist()],
+                "skipped": skipped, "seconds": seconds, "loop_seconds": loop_seconds,
+                "scheduler": {k: sched[k] for k in ("last_epoch", "_step_count", "_last_lr")},
+                "loop_state": self.loop_state(),
+                "callback": callback.state_dict() if hasattr(callback, "state_dict") else None}
+        ckpt.save(step, {"net": self.net, "branch": self.branch}, {"adam": self.optimizer}, meta,
+                  {"rng_loop": self.gen.get_state(), "rng_global": torch.get_rng_state()})
+
+    def _resume(self, ckpt: RunCheckpoint, losses, callback):
+        mine, saved = self.identity(), ckpt.meta().get("identity", {})
+        diffs = [f"{k}: saved {saved.get(k)!r}, now {v!r}" for k, v in mine.items() if saved.get(k) != v]
+        if diffs:
+            raise InvalidInputError(f"checkpoint {ckpt.folder} belongs to a different run ({'; '.join(diffs)}); "
+                                    "delete it or choose another folder")
+        extra: dict = {}
+        meta = ckpt.load({"net": self.net, "branch": self.branch}, {"adam": self.optimizer}, extra)
+        step = int(meta["step"])
+        if not 0 < step <= losses.numel() or len(meta["losses"]) != step:
+            raise WeightsError(f"checkpoint {ckpt.folder} is inconsistent (step {step}, {len(meta['losses'])} losses)")
+        losses[:step] = torch.tensor(meta["losses"], dtype=losses.dtype)
+        sched = self.scheduler.state_dict()
+        sched.update(meta["scheduler"])
+        self.scheduler.load_state_dict(sched)
+        self.gen.set_state(extra["rng_loop"])
+        torch.set_rng_state(extra["rng_global"])
+        self.load_loop_state(meta.get("loop_state") or {})
+        if meta.get("callback") is not None and hasattr(callback, "load_state_dict"):
+            callback.load_state_dict(meta["callback"])
+        return step, int(meta["skipped"]), {"seconds": float(meta["seconds"]),
+                                            "loop_seconds": float(meta["loop_seconds"])}
 
     def extra_info(self) -> dict:
         return {}
@@ -471,18 +544,20 @@ class SelfDeblur(DeepPriorLoop):
 
 def run_dip(blurry, *, kernel_size, kernel_branch="glkm", iters=None, seed=0, progress=True, prior=None,
             callback=None, pm=None, preset="default", colour="ycbcr", trace_every=None, init_latent=None,
-            branch_options=None, weights=None, **options):
+            branch_options=None, weights=None, checkpoint=None, checkpoint_every=100, **options):
     """Method ``dip``: SelfDeblur with the kernel branch ``kernel_branch`` ('glkm' or 'native',
     or a :class:`KernelBranch` instance). Returns ``{"image", "kernel", "info"}``.
 
     ``options`` override :class:`DIPConfig` fields (``lr_image``, ``lr_kernel``, ``milestones``,
     ``gamma``, ``mse_steps``, ``reg_noise_std``, ...). ``init_latent`` starts a GLKM branch from
-    a given latent w (e.g. the true kernel's, for tests).
+    a given latent w (e.g. the true kernel's, for tests). ``checkpoint`` / ``checkpoint_every``:
+    resumable runs (:meth:`DeepPriorLoop.run`).
     """
     cfg = make_config(DIPConfig, preset=preset, iters=iters, colour=colour, **options)
     loop = SelfDeblur(blurry, kernel_size, config=cfg, kernel_branch=kernel_branch, seed=seed, prior=prior, pm=pm,
                       init_latent=init_latent, branch_options=branch_options, weights=weights)
-    return loop.run(progress=progress, callback=callback, trace_every=trace_every)
+    return loop.run(progress=progress, callback=callback, trace_every=trace_every, checkpoint=checkpoint,
+                    checkpoint_every=checkpoint_every)
 
 
 def seconds_per_iteration(size: int = 255, kernel_size: int = 27, iters: int = 5, kernel_branch="native",

@@ -303,6 +303,14 @@ class VDIP(DeepPriorLoop):
             out = self.net(self.input_saved)
             return out[:, : self.C], self.kernel()
 
+    def loop_state(self) -> dict:
+        return {"prefit_loss_last": self.prefit_loss_last,
+                "last_terms": {k: float(v) for k, v in self.last_terms.items()}}
+
+    def load_loop_state(self, state: dict) -> None:
+        self.prefit_loss_last = state.get("prefit_loss_last")
+        self.last_terms = {k: torch.tensor(v) for k, v in (state.get("last_terms") or {}).items()}
+
     def extra_info(self) -> dict:
         info = {"variant": self.variant.name, "prefit_steps": self.prefit_steps, "kernel_prefit": self.kernel_prefit,
                 "kl": self.use_kl, "kl_weight": self.kl_weight0, "elbo_steps": self.cfg.elbo_steps,
@@ -314,11 +322,12 @@ class VDIP(DeepPriorLoop):
 def _runner(variant: str):
     def run(blurry, *, kernel_size, kernel_branch="glkm", iters=None, seed=0, progress=True, prior=None,
             callback=None, pm=None, preset="default", colour="rgb", trace_every=None, init_latent=None,
-            branch_options=None, weights=None, **options):
+            branch_options=None, weights=None, checkpoint=None, checkpoint_every=100, **options):
         cfg = make_config(VDIPConfig, preset=preset, iters=iters, colour=colour, **options)
         loop = VDIP(blurry, kernel_size, variant=variant, config=cfg, kernel_branch=kernel_branch, seed=seed,
                     prior=prior, pm=pm, init_latent=init_latent, branch_options=branch_options, weights=weights)
-        return loop.run(progress=progress, callback=callback, trace_every=trace_every)
+        return loop.run(progress=progress, callback=callback, trace_every=trace_every, checkpoint=checkpoint,
+                        checkpoint_every=checkpoint_every)
 
     run.__name__ = f"run_vdip_{variant}"
     run.__doc__ = (f"Method ``vdip-{variant}``: VDIP with its {variant} image prior and the kernel branch "

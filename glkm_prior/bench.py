@@ -10,6 +10,8 @@ tables and pictures are written::
     OUT/images/<name>__s<seed>.png    the deblurred image (8 bit; the scores are computed on it)
     OUT/kernels/<name>__s<seed>.npy   the estimated kernel (exact; .png scaled for viewing)
     OUT/reference/<name>.json         the true-kernel deconvolution's scores (error ratio)
+    OUT/checkpoints/<name>__s<seed>/  an unfinished pair's checkpoint (methods taking ``checkpoint``:
+                                      ``dip``, ``vdip-*``), resumed by a rerun, removed when done
     OUT/results.csv, results.json     every pair
     OUT/summary.md, summary.json      mean and std across seeds of the per-seed means,
                                       per category and overall
@@ -106,6 +108,7 @@ import torch
 
 from . import datasets, metrics, plugins
 from .atomic import atomic_write
+from .checkpoint import RunCheckpoint
 from .errors import GLKMError, InvalidInputError, PluginError
 from .imageio import read_image, to_array, to_tensor, write_image
 from .kernel_io import load_kernel, save_kernel
@@ -159,6 +162,7 @@ class BenchConfig:
     revision: str | None = None
     grid_rows: int = 16
     trace_every: int = 1
+    checkpoint_every: int = 100   # iterative methods that take ``checkpoint``: OUT/checkpoints/ (0: off)
     true_kernel_orientation: str = "auto"
     kernel_size: int | str | None = None  # None: the dataset's; "auto": estimated per image; or K
     options: dict = field(default_factory=dict)
@@ -179,6 +183,8 @@ class BenchConfig:
             raise InvalidInputError(f"grid_rows must be a positive integer, got {self.grid_rows!r}")
         if not isinstance(self.trace_every, int) or self.trace_every < 1:
             raise InvalidInputError(f"trace_every must be a positive integer, got {self.trace_every!r}")
+        if isinstance(self.checkpoint_every, bool) or not isinstance(self.checkpoint_every, int) or self.checkpoint_every < 0:
+            raise InvalidInputError(f"--checkpoint-every must be an integer >= 0, got {self.checkpoint_every!r}")
         if not self.out:
             raise InvalidInputError("an output folder (--out) is required")
         if self.kernel_size is not None and self.kernel_size != "auto":
@@ -429,7 +435,15 @@ class _Runner:
         return self.priors[canvas]
 
     # -------------------------------------------------------------- method calls
-    def _call(self, registration, blurry, *, kernel_size, seed, true_kernel=None, prior=None, callback=None):
+    def checkpoint_folder(self, name: str, seed: int) -> Path | None:
+        """``OUT/checkpoints/<name>__s<seed>`` for methods that take ``checkpoint`` (None otherwise
+        or with ``checkpoint_every`` 0); removed once the pair's result is written."""
+        if not self.cfg.checkpoint_every or not accepts_keyword(self.method.factory, "checkpoint", explicit_only=True):
+            return None
+        return self.out / "checkpoints" / pair_stem(name, seed)
+
+    def _call(self, registration, blurry, *, kernel_size, seed, true_kernel=None, prior=None, callback=None,
+              checkpoint=None):
         fn = registration.factory
         wanted = {"kernel_size": kernel_size, "kernel_branch": self.cfg.kernel_branch, "seed": seed, "progress": False}
         if self.cfg.iters is not None:
@@ -438,6 +452,8 @@ class _Runner:
             wanted["prior"] = prior
         if callback is not None:
             wanted["callback"] = callback
+        if checkpoint is not None:
+            wanted.update(checkpoint=checkpoint, checkpoint_every=self.cfg.checkpoint_every)
         wanted.update(self.cfg.options)
         kwargs = {k: v for k, v in wanted.items() if accepts_keyword(fn, k)}
         if true_kernel is not None and accepts_keyword(fn, "true_kernel", explicit_only=True):
@@ -536,34 +552,22 @@ class _Runner:
 
         check_kernel_size(ks)
         prior = self.prior_for(ks) if self.needs_prior() else None
-        trace: list[dict] = []
-        calls = {"n": 0, "seconds": 0.0}
-
-        def callback(step, image, kernel):
-            calls["n"] += 1
-            if (calls["n"] - 1) % cfg.trace_every:
-                return None
-            t0 = time.perf_counter()
-            with torch.no_grad():
-                point = {"step": int(step), "psnr": None, "kernel_rel_l2": None}
-                if sharp is not None:
-                    arr = to_array(image.detach().float().clamp(0, 1).cpu())
-                    point["psnr"] = score_image(arr, sharp, **TRACE_ALIGN).psnr
-                if true_k is not None:
-                    point["kernel_rel_l2"] = metrics.kernel_error(_kernel_2d(kernel), true_k).rel_l2
-            trace.append(point)
-            calls["seconds"] += time.perf_counter() - t0
-            return None
-
+        recorder = _TraceRecorder(cfg.trace_every, sharp, true_k)
         tk = torch.from_numpy(true_k)[None, None] if true_k is not None else None
+        stem = pair_stem(sample.name, seed)
+        checkpoint = self.checkpoint_folder(sample.name, seed)
+        if checkpoint is not None and (checkpoint / "latest.json").is_file():
+            self.log(f"glkm: resuming {sample.name} seed {seed} from its checkpoint in {checkpoint}")
         result, seconds = self._call(self.method, to_tensor(blurry), kernel_size=ks, seed=seed, true_kernel=tk,
-                                     prior=prior, callback=callback)
-        seconds = max(0.0, seconds - calls["seconds"])  # the runner's scoring is not the method's time
+                                     prior=prior, callback=recorder, checkpoint=checkpoint)
+        trace, calls = recorder.trace, recorder.calls
+        # time spent before an interruption counts; the runner's scoring is not the method's time
+        seconds += float((result.get("info") or {}).get("seconds_before_resume") or 0.0)
+        seconds = max(0.0, seconds - calls["seconds"])
         if size_estimate is not None:  # estimating the kernel size is part of the method's work
             seconds += size_estimate["seconds"]
         image = quantise(to_array(result["image"].detach().float().clamp(0, 1).cpu()))
         kernel = _kernel_2d(result["kernel"])
-        stem = pair_stem(sample.name, seed)
         image_path = self.out / "images" / f"{stem}.png"
         kernel_path = self.out / "kernels" / f"{stem}.npy"
         write_image(image_path, image)
@@ -622,6 +626,41 @@ class _Runner:
         row["trace"] = trace
         row["peak_rss_mb"] = peak_rss_mb()
         return row
+
+
+class _TraceRecorder:
+    """The runner's convergence callback: every ``every``-th call records the PSNR against
+    ``sharp`` (whole-pixel alignment, :data:`TRACE_ALIGN`) and the kernel error against
+    ``true_k``. ``state_dict`` / ``load_state_dict`` let a checkpointed method carry the trace
+    across an interruption."""
+
+    def __init__(self, every: int, sharp, true_k):
+        self.every, self.sharp, self.true_k = every, sharp, true_k
+        self.trace: list[dict] = []
+        self.calls = {"n": 0, "seconds": 0.0}
+
+    def __call__(self, step, image, kernel):
+        self.calls["n"] += 1
+        if (self.calls["n"] - 1) % self.every:
+            return None
+        t0 = time.perf_counter()
+        with torch.no_grad():
+            point = {"step": int(step), "psnr": None, "kernel_rel_l2": None}
+            if self.sharp is not None:
+                arr = to_array(image.detach().float().clamp(0, 1).cpu())
+                point["psnr"] = score_image(arr, self.sharp, **TRACE_ALIGN).psnr
+            if self.true_k is not None:
+                point["kernel_rel_l2"] = metrics.kernel_error(_kernel_2d(kernel), self.true_k).rel_l2
+        self.trace.append(point)
+        self.calls["seconds"] += time.perf_counter() - t0
+        return None
+
+    def state_dict(self) -> dict:
+        return {"trace": [dict(p) for p in self.trace], "calls": dict(self.calls)}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.trace = [dict(p) for p in state["trace"]]
+        self.calls = {"n": int(state["calls"]["n"]), "seconds": float(state["calls"]["seconds"])}
 
 
 def _result_path(out: Path, name: str, seed: int) -> Path:
@@ -725,6 +764,9 @@ def run_benchmark(cfg: BenchConfig, *, pm=None, log=None, progress: bool = True,
                 for sample, seed in todo:
                     row = runner.run_pair(sample, seed)
                     write_json(_result_path(out, sample.name, seed), row)
+                    checkpoint = runner.checkpoint_folder(sample.name, seed)
+                    if checkpoint is not None:
+                        RunCheckpoint(checkpoint).clear()
                     computed += 1
                     bar.set_postfix_str(f"{sample.name} s{seed}: {row['psnr']:.2f} dB" if row["psnr"] is not None else sample.name)
                     bar.update(1)

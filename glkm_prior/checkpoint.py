@@ -1,13 +1,19 @@
-"""Resumable training checkpoints without pickle: tensors in safetensors, the rest in JSON.
+"""Resumable checkpoints without pickle: tensors in safetensors, the rest in JSON.
 
-A checkpoint folder holds ``state.safetensors`` (module state dicts and optimiser moment
-tensors, flattened as ``<name>.<key>``) and ``state.json`` (step counters, optimiser
-hyper-parameters, anything JSON-serialisable). Both are written atomically.
+A checkpoint folder holds ``state.safetensors`` (module state dicts, optimiser moment tensors
+and any extra tensors such as RNG states, flattened as ``<kind>.<name>.<key>``) and
+``state.json`` (step counters, optimiser hyper-parameters, anything JSON-serialisable). Both
+are written atomically (training uses one such folder and rewrites it).
+
+:class:`RunCheckpoint` keeps the checkpoints of one long optimisation (a DIP/VDIP run): each
+save goes to a new ``step_<N>`` sub-folder and only then does ``latest.json`` point to it, so
+an interruption at any moment leaves the previous checkpoint readable.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import torch
@@ -18,9 +24,13 @@ from .errors import WeightsError
 from .atomic import atomic_write
 
 
-def save_checkpoint(folder: str | Path, modules: dict, optimizers: dict, meta: dict) -> Path:
+def save_checkpoint(folder: str | Path, modules: dict, optimizers: dict, meta: dict,
+                    extra_tensors: dict | None = None) -> Path:
+    """Write modules' state dicts, optimisers' states, ``meta`` (JSON) and ``extra_tensors``."""
     folder = Path(folder)
     tensors: dict[str, torch.Tensor] = {}
+    for name, value in (extra_tensors or {}).items():
+        tensors[f"extra.{name}"] = value.detach().cpu().contiguous().clone()
     opt_meta = {}
     for name, module in modules.items():
         for key, value in module.state_dict().items():
@@ -41,8 +51,9 @@ def save_checkpoint(folder: str | Path, modules: dict, optimizers: dict, meta: d
     return folder
 
 
-def load_checkpoint(folder: str | Path, modules: dict, optimizers: dict) -> dict:
-    """Restore modules and optimisers in place; return the saved ``meta`` dict."""
+def load_checkpoint(folder: str | Path, modules: dict, optimizers: dict, extra_tensors: dict | None = None) -> dict:
+    """Restore modules and optimisers in place; return the saved ``meta`` dict. A dict passed
+    as ``extra_tensors`` receives the saved extra tensors by name."""
     folder = Path(folder)
     try:
         tensors = load_file(str(folder / "state.safetensors"))
@@ -64,4 +75,72 @@ def load_checkpoint(folder: str | Path, modules: dict, optimizers: dict) -> dict
             for idx, keys in saved["slots"].items()
         }
         opt.load_state_dict({"state": state, "param_groups": saved["param_groups"]})
+    if extra_tensors is not None:
+        extra_tensors.update({k[len("extra."):]: v for k, v in tensors.items() if k.startswith("extra.")})
     return payload["meta"]
+
+
+class RunCheckpoint:
+    """The checkpoints of one resumable optimisation in ``folder``.
+
+    ``folder/step_<N>/`` holds a :func:`save_checkpoint` folder; ``folder/latest.json``
+    (``{"step": N, "folder": "step_<N>"}``, written atomically after the sub-folder is
+    complete) names the newest, and older sub-folders are removed after the pointer moved.
+    """
+
+    def __init__(self, folder: str | Path):
+        self.folder = Path(folder)
+
+    @property
+    def pointer(self) -> Path:
+        return self.folder / "latest.json"
+
+    def exists(self) -> bool:
+        return self.pointer.is_file()
+
+    def save(self, step: int, modules: dict, optimizers: dict, meta: dict, extra_tensors: dict | None = None) -> Path:
+        name = f"step_{int(step):07d}"
+        save_checkpoint(self.folder / name, modules, optimizers, {**meta, "step": int(step)}, extra_tensors)
+        atomic_write(self.pointer, lambda fh: fh.write(json.dumps({"step": int(step), "folder": name}).encode()),
+                     "checkpoint pointer")
+        for old in self.folder.glob("step_*"):
+            if old.name != name and old.is_dir():
+                shutil.rmtree(old, ignore_errors=True)
+        return self.folder / name
+
+    def latest(self) -> Path:
+        """The newest checkpoint's sub-folder (WeightsError if the pointer is unreadable)."""
+        try:
+            pointer = json.loads(self.pointer.read_text())
+            return self.folder / str(pointer["folder"])
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise WeightsError(f"cannot read checkpoint pointer {self.pointer}: {exc}; delete {self.folder} to "
+                               "start over") from None
+
+    def meta(self) -> dict:
+        """The newest checkpoint's meta (JSON only: check it before loading tensors)."""
+        sub = self.latest()
+        try:
+            return json.loads((sub / "state.json").read_text())["meta"]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise WeightsError(f"cannot read checkpoint in {sub}: {exc}; delete {self.folder} to start over") from None
+
+    def load(self, modules: dict, optimizers: dict, extra_tensors: dict | None = None) -> dict:
+        """Restore the newest checkpoint in place; returns its meta (with ``step``)."""
+        sub = self.latest()
+        try:
+            return load_checkpoint(sub, modules, optimizers, extra_tensors)
+        except WeightsError as exc:
+            raise WeightsError(f"{exc}; delete {self.folder} to start over") from None
+
+    def clear(self) -> None:
+        """Remove the checkpoints (after the run's result is safely written): the ``step_*``
+        sub-folders and the pointer, then the folder itself if nothing else is in it."""
+        for sub in self.folder.glob("step_*"):
+            if sub.is_dir():
+                shutil.rmtree(sub, ignore_errors=True)
+        self.pointer.unlink(missing_ok=True)
+        try:
+            self.folder.rmdir()
+        except OSError:  # missing, or holds files of someone else's
+            pass

@@ -75,6 +75,10 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                    help="a method option, repeatable (e.g. lr_kernel=5e-3 for dip); VALUE is read as JSON when it "
                    "parses (numbers, true/false), else as text")
+    d.add_argument("--checkpoint", default=None, metavar="DIR",
+                   help="iterative loops (dip, vdip-*): keep a resumable checkpoint in DIR; rerunning the same command "
+                   "resumes from it (DIR is removed once the result is written)")
+    d.add_argument("--checkpoint-every", type=int, default=100, help="iterations between checkpoints (default 100)")
     d.add_argument("--force", action="store_true", help="overwrite existing output files")
     d.set_defaults(func=cmd_deblur)
 
@@ -213,6 +217,9 @@ def _eval_dataset_parser() -> argparse.ArgumentParser:
     _add_weights_options(d)
     d.add_argument("--grid-rows", default="16", help="images shown in grid.png (default 16)")
     d.add_argument("--trace-every", default="1", help="record every n-th convergence callback (default 1)")
+    d.add_argument("--checkpoint-every", default="100",
+                   help="iterative loops (dip, vdip-*): save a resumable checkpoint of the running pair every n "
+                   "iterations in OUT/checkpoints/ (default 100; 0: off); a rerun resumes from it")
     d.add_argument("--true-kernel-orientation", choices=("stored", "auto"), default="auto",
                    help="ground-truth kernel: auto (default) = the stored kernel or its 180-degree rotation, whichever "
                    "explains the blurry image (Levin kernels 4 and 8 need the rotation); stored = as the files are")
@@ -431,6 +438,7 @@ def cmd_eval_dataset(args) -> int:
     seeds = parse_seeds(args.seeds)
     grid_rows = _int_option(args.grid_rows, "--grid-rows", 1)
     trace_every = _int_option(args.trace_every, "--trace-every", 1)
+    checkpoint_every = _int_option(args.checkpoint_every, "--checkpoint-every", 0)
     options = parse_options(args.option)
     out = args.out
     if out is None:
@@ -438,8 +446,9 @@ def cmd_eval_dataset(args) -> int:
         out = str(Path("eval_runs") / f"{name}_{args.method}_{args.kernel_branch}")
     cfg = BenchConfig(dataset=args.dataset, method=args.method, out=out, kernel_branch=args.kernel_branch,
                       seeds=seeds, iters=iters, limit=limit, images=args.images, weights=args.weights, revision=args.revision,
-                      grid_rows=grid_rows, trace_every=trace_every, true_kernel_orientation=args.true_kernel_orientation,
-                      kernel_size=args.kernel_size, options=options)
+                      grid_rows=grid_rows, trace_every=trace_every, checkpoint_every=checkpoint_every,
+                      true_kernel_orientation=args.true_kernel_orientation, kernel_size=args.kernel_size,
+                      options=options)
     result = run_benchmark(cfg, progress=not args.no_progress, compute=not args.summary_only)
     if "markdown" in result:  # rank 0
         print(result["markdown"], end="")
@@ -571,7 +580,7 @@ def cmd_deblur(args) -> int:
             method_options[name] = value
     extra = parse_options(getattr(args, "option", None))
     own = {"prior", "iters", "kernel_size", "kernel_branch", "seed", "progress", "grid", "callback", "pm", "preset",
-           "colour"}
+           "colour", "checkpoint", "checkpoint_every"}
     taken = sorted(own & set(extra))
     if taken:
         raise InvalidInputError(f"--option cannot set {', '.join(taken)}: use the command's own flags")
@@ -579,6 +588,15 @@ def cmd_deblur(args) -> int:
     method_options.update(extra)
     if accepts_keyword(method.factory, "progress", explicit_only=True):
         method_options["progress"] = True  # a tqdm bar on stderr
+    checkpoint = getattr(args, "checkpoint", None)
+    if checkpoint is not None:
+        if not accepts_keyword(method.factory, "checkpoint", explicit_only=True):
+            raise InvalidInputError(f"method {method_name!r} cannot checkpoint (--checkpoint is for dip and vdip-*)")
+        if args.checkpoint_every < 1:
+            raise InvalidInputError(f"--checkpoint-every must be >= 1, got {args.checkpoint_every}")
+        if (Path(checkpoint) / "latest.json").is_file():
+            print(f"glkm: resuming from the checkpoint in {checkpoint}", file=sys.stderr)
+        method_options.update(checkpoint=checkpoint, checkpoint_every=args.checkpoint_every)
     if nonuniform:
         from glkm_adapters.svola import parse_grid
 
@@ -642,6 +660,10 @@ def cmd_deblur(args) -> int:
         "notes": notes,
     }
     atomic_write(paths["json"], lambda fh: fh.write((json.dumps(report, indent=2) + "\n").encode()), "report")
+    if checkpoint is not None:
+        from .checkpoint import RunCheckpoint
+
+        RunCheckpoint(checkpoint).clear()
     field = f"; kernel field: {paths['field_png']}, {paths['field_npy']}" if nonuniform else ""
     print(f"wrote {paths['image']} (kernel: {paths['kernel_png']}, {paths['kernel_npy']}{field}; report: {paths['json']}) "
           f"in {seconds:.1f} s")

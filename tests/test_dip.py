@@ -314,3 +314,137 @@ def test_benchmark_runner_records_the_convergence_of_dip(tmp_path, tiny_prior, c
         assert row["iters"] == 4 and row["kernel_branch"] == branch and np.isfinite(row["psnr"])
         assert [p["step"] for p in row["trace"]][:4] == [1, 2, 3, 4]  # the loop's callback, then the final point
         assert (out / "convergence.png").is_file()
+
+
+# --------------------------------------------------------------------------- checkpoints
+class _Interrupt(Exception):
+    pass
+
+
+def _interrupt_at(step_to_stop):
+    def callback(step, image, kernel):
+        if step == step_to_stop:
+            raise _Interrupt
+    return callback
+
+
+def _small_loop(blurry, branch, prior, pm, seed=1, iters=8):
+    cfg = dip.make_config(iters=iters, channels=(8, 8), skip_channels=(4, 4), mse_steps=4)  # SSIM from step 4
+    return dip.SelfDeblur(blurry, K, config=cfg, kernel_branch=branch, prior=prior, pm=pm, seed=seed)
+
+
+@pytest.mark.parametrize("branch", ["glkm", "native"])
+def test_an_interrupted_run_resumes_to_the_uninterrupted_result(tmp_path, pm, tiny_prior, truth, branch):
+    blurry = truth[2]
+    straight = _small_loop(blurry, branch, tiny_prior, pm).run(progress=False)
+    folder = tmp_path / "ckpt"
+    with pytest.raises(_Interrupt):  # checkpoints after steps 3 and 6, killed during step 7
+        _small_loop(blurry, branch, tiny_prior, pm).run(progress=False, callback=_interrupt_at(7), trace_every=1,
+                                                         checkpoint=folder, checkpoint_every=3)
+    assert json.loads((folder / "latest.json").read_text()) == {"step": 6, "folder": "step_0000006"}
+    assert [p.name for p in folder.glob("step_*")] == ["step_0000006"]  # the older one was removed
+    seen = []
+    resumed = _small_loop(blurry, branch, tiny_prior, pm).run(
+        progress=False, checkpoint=folder, checkpoint_every=3, trace_every=1,
+        callback=lambda step, image, kernel: seen.append(step))
+    assert seen == [7, 8] and resumed["info"]["resumed_from"] == 6
+    # bit-identical: weights, Adam moments and step, scheduler, RNG of the input perturbation
+    assert torch.equal(resumed["image"], straight["image"]) and torch.equal(resumed["kernel"], straight["kernel"])
+    assert resumed["info"]["losses"] == straight["info"]["losses"]
+    assert resumed["info"]["seconds_before_resume"] > 0 and straight["info"]["resumed_from"] == 0
+
+
+def test_a_checkpoint_of_another_run_or_a_corrupt_one_is_refused(tmp_path, pm, truth):
+    from glkm_prior.errors import InvalidInputError, WeightsError
+
+    blurry = truth[2]
+    folder = tmp_path / "ckpt"
+    with pytest.raises(_Interrupt):
+        _small_loop(blurry, "native", None, pm, seed=1).run(progress=False, callback=_interrupt_at(3), trace_every=1,
+                                                             checkpoint=folder, checkpoint_every=2)
+    with pytest.raises(InvalidInputError, match=r"belongs to a different run \(seed: saved 1, now 2\)"):
+        _small_loop(blurry, "native", None, pm, seed=2).run(progress=False, checkpoint=folder)
+    with pytest.raises(InvalidInputError, match="iters"):
+        _small_loop(blurry, "native", None, pm, seed=1, iters=9).run(progress=False, checkpoint=folder)
+    other_size = dip.SelfDeblur(blurry, K - 2, config=_small_loop(blurry, "native", None, pm).cfg,
+                                kernel_branch="native", pm=pm, seed=1)
+    with pytest.raises(InvalidInputError, match="kernel_size: saved 9, now 7"):  # checked before any tensor
+        other_size.run(progress=False, checkpoint=folder)
+    state = folder / "step_0000002" / "state.safetensors"
+    state.write_bytes(state.read_bytes()[:100])  # truncated
+    with pytest.raises(WeightsError, match="cannot read checkpoint.*delete .* to start over"):
+        _small_loop(blurry, "native", None, pm, seed=1).run(progress=False, checkpoint=folder)
+    (folder / "latest.json").write_text("{not json")
+    with pytest.raises(WeightsError, match="cannot read checkpoint pointer"):
+        _small_loop(blurry, "native", None, pm, seed=1).run(progress=False, checkpoint=folder)
+    with pytest.raises(InvalidInputError, match="checkpoint_every"):
+        _small_loop(blurry, "native", None, pm).run(progress=False, checkpoint=tmp_path / "x", checkpoint_every=0)
+
+
+def test_benchmark_runner_resumes_an_interrupted_pair(tmp_path, tiny_prior, monkeypatch):
+    import glkm_prior.bench as bench
+    from glkm_prior.synthetic_set import build_synthetic_set
+    from test_datasets import write_photos
+
+    src = write_photos(tmp_path / "photos", 1, (92, 92, 3))
+    build_synthetic_set(src, tmp_path / "set", family="levin", kernel_size=11, noise=0.01, seed=0)
+    tiny_prior.save_pretrained(tmp_path / "prior")
+    args = ["eval", str(tmp_path / "set"), "--method", "dip", "--kernel-branch", "native", "--iters", "6",
+            "--option", "channels=[8,8]", "--option", "skip_channels=[4,4]", "--checkpoint-every", "2",
+            "--weights", str(tmp_path / "prior"), "--no-progress"]
+    assert main([*args, "--out", str(tmp_path / "straight")]) == 0
+    record = bench._TraceRecorder.__call__
+
+    def interrupted(self, step, image, kernel):
+        if step == 5:
+            raise _Interrupt
+        return record(self, step, image, kernel)
+
+    monkeypatch.setattr(bench._TraceRecorder, "__call__", interrupted)
+    out = tmp_path / "resumed"
+    with pytest.raises(_Interrupt):
+        main([*args, "--out", str(out)])
+    name = json.loads((tmp_path / "straight" / "results.json").read_text())["rows"][0]["name"]
+    assert (out / "checkpoints" / f"{name}__s0" / "latest.json").is_file() and not (out / "results").exists()
+    monkeypatch.undo()
+    assert main([*args, "--out", str(out)]) == 0
+    a, b = (json.loads((tmp_path / run / "results.json").read_text())["rows"][0] for run in ("straight", "resumed"))
+    assert b["info"]["resumed_from"] == 4 and a["info"]["resumed_from"] == 0
+    assert b["psnr"] == a["psnr"] and b["kernel_rel_l2"] == a["kernel_rel_l2"]
+    assert b["trace"] == a["trace"] and [p["step"] for p in b["trace"]] == [1, 2, 3, 4, 5, 6]  # trace kept across
+    assert np.array_equal(np.load(out / b["kernel"]), np.load(tmp_path / "straight" / a["kernel"]))
+    assert not (out / "checkpoints" / f"{name}__s0").exists()  # removed once the result was written
+
+
+def test_cli_deblur_resumes_from_its_checkpoint_and_clears_only_its_files(tmp_path, truth, monkeypatch, capsys):
+    src = tmp_path / "tiny.png"
+    write_image(src, truth[2][0, 0].numpy())
+    base = ["deblur", str(src), "--method", "dip", "--iters", "5", "--kernel-size", "7", "--kernel-branch", "native",
+            "--option", "channels=[8,8]", "--option", "skip_channels=[4,4]"]
+    assert main([*base, "-o", str(tmp_path / "straight.png")]) == 0
+    ckpt = tmp_path / "ckpt"
+    ckpt.mkdir()
+    (ckpt / "notes.txt").write_text("the user's own file")
+    run = dip.DeepPriorLoop.run
+
+    def killed_after_step_4(self, **kwargs):
+        def stop(step, image, kernel):
+            if step == 5:
+                raise _Interrupt
+        return run(self, **{**kwargs, "callback": stop, "trace_every": 1})
+
+    monkeypatch.setattr(dip.DeepPriorLoop, "run", killed_after_step_4)
+    with pytest.raises(_Interrupt):
+        main([*base, "-o", str(tmp_path / "resumed.png"), "--checkpoint", str(ckpt), "--checkpoint-every", "2"])
+    assert not (tmp_path / "resumed.png").exists() and (ckpt / "latest.json").is_file()
+    monkeypatch.undo()
+    assert main([*base, "-o", str(tmp_path / "resumed.png"), "--checkpoint", str(ckpt), "--checkpoint-every", "2"]) == 0
+    assert "resuming from the checkpoint" in capsys.readouterr().err
+    a, b = (json.loads((tmp_path / f"{n}.json").read_text())["info"] for n in ("straight", "resumed"))
+    assert b["resumed_from"] == 4 and b["losses"] == a["losses"]
+    assert np.array_equal(np.load(tmp_path / "resumed_kernel.npy"), np.load(tmp_path / "straight_kernel.npy"))
+    assert sorted(p.name for p in ckpt.iterdir()) == ["notes.txt"]  # ours removed, the user's file kept
+    assert main([*base, "-o", str(tmp_path / "x.png"), "--checkpoint", str(ckpt), "--checkpoint-every", "0"]) == 2
+    assert main(["deblur", str(src), "-o", str(tmp_path / "y.png"), "--kernel-size", "7", "--checkpoint",
+                 str(ckpt)]) == 2
+    assert "cannot checkpoint" in capsys.readouterr().err
