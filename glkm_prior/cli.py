@@ -77,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "parses (numbers, true/false), else as text")
     d.add_argument("--checkpoint", default=None, metavar="DIR",
                    help="iterative loops (dip, vdip-*): keep a resumable checkpoint in DIR; rerunning the same command "
-                   "resumes from it (DIR is removed once the result is written)")
+                   "resumes from it (its checkpoint files are removed once the result is written)")
     d.add_argument("--checkpoint-every", type=int, default=100, help="iterations between checkpoints (default 100)")
     d.add_argument("--force", action="store_true", help="overwrite existing output files")
     d.set_defaults(func=cmd_deblur)
@@ -626,6 +626,7 @@ def cmd_deblur(args) -> int:
     start = time.perf_counter()
     result = method.factory(blurry, kernel_size=kernel_size, kernel_branch=args.kernel_branch, seed=args.seed, **options)
     seconds = time.perf_counter() - start
+    seconds += float((result.get("info") or {}).get("seconds_before_resume") or 0.0)  # time before an interruption
 
     kernel = result["kernel"].detach().cpu().reshape(result["kernel"].shape[-2:]).numpy().astype(np.float32)
     imageio.write_image(paths["image"], imageio.to_array(result["image"].clamp(0, 1)))

@@ -440,8 +440,10 @@ def test_cli_deblur_resumes_from_its_checkpoint_and_clears_only_its_files(tmp_pa
     monkeypatch.undo()
     assert main([*base, "-o", str(tmp_path / "resumed.png"), "--checkpoint", str(ckpt), "--checkpoint-every", "2"]) == 0
     assert "resuming from the checkpoint" in capsys.readouterr().err
-    a, b = (json.loads((tmp_path / f"{n}.json").read_text())["info"] for n in ("straight", "resumed"))
+    report = json.loads((tmp_path / "resumed.json").read_text())
+    a, b = json.loads((tmp_path / "straight.json").read_text())["info"], report["info"]
     assert b["resumed_from"] == 4 and b["losses"] == a["losses"]
+    assert report["seconds"] >= round(b["seconds_before_resume"], 3) > 0  # the time before the interruption counts
     assert np.array_equal(np.load(tmp_path / "resumed_kernel.npy"), np.load(tmp_path / "straight_kernel.npy"))
     assert sorted(p.name for p in ckpt.iterdir()) == ["notes.txt"]  # ours removed, the user's file kept
     assert main([*base, "-o", str(tmp_path / "x.png"), "--checkpoint", str(ckpt), "--checkpoint-every", "0"]) == 2
