@@ -7,8 +7,9 @@
 # and ~30 h of one core for the 72 runs. Seed by seed, all arms image by image, so a partial
 # study already compares them. Use both cores: run one plain copy (images 1..8) and one
 # REVERSE=1 copy (images 8..1) side by side; a pair another live copy is computing is skipped
-# (claims in $CLAIMS), and every `glkm eval` call resumes, so rerun the script (any number of
-# sessions) until it prints the final tables.
+# (claims in $CLAIMS), and every `glkm eval` call resumes (a pair killed mid-way continues from
+# its checkpoint in ARM/checkpoints/, saved every 100 iterations), so rerun the script (any number
+# of sessions) until it prints the final tables.
 # Results are committed in benchmarks/dip_convergence/ (per-run JSON + images, small);
 # comparison.md (+ .json) is the paired table GLKM vs native, comparison_lr5e-3.md the third arm
 # vs native, comparison_lr5e-3_vs_5e-4.md the two GLKM rates, all refreshed after every image
