@@ -556,7 +556,7 @@ class _Runner:
         tk = torch.from_numpy(true_k)[None, None] if true_k is not None else None
         stem = pair_stem(sample.name, seed)
         checkpoint = self.checkpoint_folder(sample.name, seed)
-        if checkpoint is not None and (checkpoint / "latest.json").is_file():
+        if checkpoint is not None and RunCheckpoint(checkpoint).exists():
             self.log(f"glkm: resuming {sample.name} seed {seed} from its checkpoint in {checkpoint}")
         result, seconds = self._call(self.method, to_tensor(blurry), kernel_size=ks, seed=seed, true_kernel=tk,
                                      prior=prior, callback=recorder, checkpoint=checkpoint)

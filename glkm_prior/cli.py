@@ -594,7 +594,9 @@ def cmd_deblur(args) -> int:
             raise InvalidInputError(f"method {method_name!r} cannot checkpoint (--checkpoint is for dip and vdip-*)")
         if args.checkpoint_every < 1:
             raise InvalidInputError(f"--checkpoint-every must be >= 1, got {args.checkpoint_every}")
-        if (Path(checkpoint) / "latest.json").is_file():
+        from .checkpoint import RunCheckpoint
+
+        if RunCheckpoint(checkpoint).exists():
             print(f"glkm: resuming from the checkpoint in {checkpoint}", file=sys.stderr)
         method_options.update(checkpoint=checkpoint, checkpoint_every=args.checkpoint_every)
     if nonuniform:
@@ -662,8 +664,6 @@ def cmd_deblur(args) -> int:
     }
     atomic_write(paths["json"], lambda fh: fh.write((json.dumps(report, indent=2) + "\n").encode()), "report")
     if checkpoint is not None:
-        from .checkpoint import RunCheckpoint
-
         RunCheckpoint(checkpoint).clear()
     field = f"; kernel field: {paths['field_png']}, {paths['field_npy']}" if nonuniform else ""
     print(f"wrote {paths['image']} (kernel: {paths['kernel_png']}, {paths['kernel_npy']}{field}; report: {paths['json']}) "
