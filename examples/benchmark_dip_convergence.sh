@@ -12,7 +12,7 @@
 # tables. The copy that finishes first waits for the other's last pairs before the final step.
 # Other studies with the same arms: ITERS, SEEDS, IMAGES (kernel numbers of im1_kernelN), OUT and
 # PREFIX (arm folders are OUT/PREFIX{glkm,native,glkm_lr5e-3}), e.g. the paper's 5000 iterations:
-#   ITERS=5000 SEEDS=0 IMAGES="2 7 4" PREFIX=levin3_ OUT=benchmarks/dip_5000 bash examples/benchmark_dip_convergence.sh
+#   ITERS=5000 SEEDS=0 IMAGES="2 7" PREFIX=levin2_ OUT=benchmarks/dip_5000 bash examples/benchmark_dip_convergence.sh
 # Results are committed in OUT (per-run JSON + images, small); comparison.md (+ .json) is the
 # paired table GLKM vs native, comparison_lr5e-3.md the third arm vs native,
 # comparison_lr5e-3_vs_5e-4.md the two GLKM rates, all refreshed after every image over the pairs
