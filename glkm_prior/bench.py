@@ -108,7 +108,7 @@ import torch
 
 from . import datasets, metrics, plugins
 from .atomic import atomic_write
-from .checkpoint import RunCheckpoint
+from .checkpoint import RunCheckpoint, seconds_before_resume
 from .errors import GLKMError, InvalidInputError, PluginError
 from .imageio import read_image, to_array, to_tensor, write_image
 from .kernel_io import load_kernel, save_kernel
@@ -562,7 +562,7 @@ class _Runner:
                                      prior=prior, callback=recorder, checkpoint=checkpoint)
         trace, calls = recorder.trace, recorder.calls
         # time spent before an interruption counts; the runner's scoring is not the method's time
-        seconds += float((result.get("info") or {}).get("seconds_before_resume") or 0.0)
+        seconds += seconds_before_resume(result)
         seconds = max(0.0, seconds - calls["seconds"])
         if size_estimate is not None:  # estimating the kernel size is part of the method's work
             seconds += size_estimate["seconds"]

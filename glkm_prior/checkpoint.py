@@ -80,6 +80,12 @@ def load_checkpoint(folder: str | Path, modules: dict, optimizers: dict, extra_t
     return payload["meta"]
 
 
+def seconds_before_resume(result: dict) -> float:
+    """Seconds a resumed run spent before its interruption (``result["info"]["seconds_before_resume"]``
+    of a method run with a :class:`RunCheckpoint`; 0 for a run that was not resumed)."""
+    return float((result.get("info") or {}).get("seconds_before_resume") or 0.0)
+
+
 class RunCheckpoint:
     """The checkpoints of one resumable optimisation in ``folder``.
 

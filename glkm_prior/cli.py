@@ -594,7 +594,7 @@ def cmd_deblur(args) -> int:
             raise InvalidInputError(f"method {method_name!r} cannot checkpoint (--checkpoint is for dip and vdip-*)")
         if args.checkpoint_every < 1:
             raise InvalidInputError(f"--checkpoint-every must be >= 1, got {args.checkpoint_every}")
-        from .checkpoint import RunCheckpoint
+        from .checkpoint import RunCheckpoint, seconds_before_resume
 
         if RunCheckpoint(checkpoint).exists():
             print(f"glkm: resuming from the checkpoint in {checkpoint}", file=sys.stderr)
@@ -628,7 +628,8 @@ def cmd_deblur(args) -> int:
     start = time.perf_counter()
     result = method.factory(blurry, kernel_size=kernel_size, kernel_branch=args.kernel_branch, seed=args.seed, **options)
     seconds = time.perf_counter() - start
-    seconds += float((result.get("info") or {}).get("seconds_before_resume") or 0.0)  # time before an interruption
+    if checkpoint is not None:
+        seconds += seconds_before_resume(result)  # time before an interruption counts
 
     kernel = result["kernel"].detach().cpu().reshape(result["kernel"].shape[-2:]).numpy().astype(np.float32)
     imageio.write_image(paths["image"], imageio.to_array(result["image"].clamp(0, 1)))
