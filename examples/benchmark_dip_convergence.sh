@@ -31,24 +31,26 @@ mkdir -p "$CLAIMS"
 GLKM=$OUT/${PREFIX}glkm NATIVE=$OUT/${PREFIX}native FAST=$OUT/${PREFIX}glkm_lr5e-3
 
 claim_of() { echo "$CLAIMS/${1//\//_}__$2__s$3"; }  # claim_of ARM_FOLDER NAME SEED
+claimed_elsewhere() {  # claimed_elsewhere CLAIM: another live copy of this script is computing that pair
+  local owner
+  owner=$(cat "$1" 2>/dev/null || true)
+  [ -n "$owner" ] && [ "$owner" != $$ ] && kill -0 "$owner" 2>/dev/null
+}
 run() {  # run ARM_FOLDER SEED N [glkm eval options...]: one (image, seed) pair of one arm
-  local arm=$1 seed=$2 name=im1_kernel$3 claim owner; shift 3
+  local arm=$1 seed=$2 name=im1_kernel$3 claim; shift 3
   [ -f "$arm/results/${name}__s$seed.json" ] && return 0
   claim=$(claim_of "$arm" "$name" "$seed")
-  owner=$(cat "$claim" 2>/dev/null || true)
-  if [ -n "$owner" ] && [ "$owner" != $$ ] && kill -0 "$owner" 2>/dev/null; then return 0; fi
+  claimed_elsewhere "$claim" && return 0
   echo $$ > "$claim"
   glkm eval levin --method dip --iters "$ITERS" --seeds "$seed" --images "$name" --out "$arm" --no-progress "$@"
 }
 wait_for_others() {  # until no other live copy is computing a pair of this study
-  local arm seed n claim owner busy=1
+  local arm seed n busy=1
   while [ $busy = 1 ]; do
     busy=0
     for arm in "$GLKM" "$NATIVE" "$FAST"; do for seed in $SEEDS; do for n in $IMAGES; do
       [ -f "$arm/results/im1_kernel${n}__s$seed.json" ] && continue
-      claim=$(claim_of "$arm" "im1_kernel$n" "$seed")
-      owner=$(cat "$claim" 2>/dev/null || true)
-      if [ -n "$owner" ] && [ "$owner" != $$ ] && kill -0 "$owner" 2>/dev/null; then busy=1; fi
+      if claimed_elsewhere "$(claim_of "$arm" "im1_kernel$n" "$seed")"; then busy=1; fi
     done; done; done
     if [ $busy = 1 ]; then sleep 60; fi
   done
