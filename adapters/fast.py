@@ -32,9 +32,9 @@ from glkm_prior.branch import check_blurry
 from glkm_prior.errors import GLKMError, InvalidInputError
 from glkm_prior.kernel_estimation import (KernelDataTerm, StackedDataTerms, clean_kernel, l0_image_step, odd, resize_image,
                                           resize_kernel)
-from glkm_prior.physics import kernel_centroid
+from glkm_prior.physics import kernel_extent
 from glkm_prior.plugins import hookimpl, make_kernel_branch, project_kernel
-from glkm_prior.prior import KernelPrior, select_prior_folder, to_luma
+from glkm_prior.prior import AUTO_KERNEL_RANGE, KernelPrior, select_prior_folder, to_luma
 
 from .nonblind import nonblind as nonblind_deconv
 
@@ -209,31 +209,18 @@ def estimate_kernels(ys, kernel_size, branch, branch_size, cfg, *, lr, pm=None, 
     return clean_kernel(kernel.detach(), cfg["kernel_threshold"]), trace, state["step"]
 
 
-def kernel_extent(k: torch.Tensor, mass: float = 0.97) -> int:
-    """Side in px of the smallest centred square window around the centroid of ``k`` (1, 1, K, K)
-    holding ``mass`` of it (a blur-extent measure robust to faint stray entries)."""
-    k = k[0, 0].clamp_min(0)
-    k = k / k.sum().clamp_min(1e-12)
-    ys, xs = torch.meshgrid(torch.arange(k.shape[0], dtype=k.dtype), torch.arange(k.shape[1], dtype=k.dtype), indexing="ij")
-    cy, cx = kernel_centroid(k).tolist()
-    radius = torch.maximum((ys - cy).abs(), (xs - cx).abs())  # Chebyshev distance: square windows
-    order = torch.argsort(radius.flatten())
-    inside = k.flatten()[order].cumsum(0)  # mass within each radius, innermost first
-    first = min(int((inside < mass).sum()), k.numel() - 1)  # the first entry reaching ``mass``
-    return int(2 * round(float(radius.flatten()[order][first])) + 1)
-
-
 #: Kernel-size estimation (``--kernel-size auto``): a coarse run at ``SIZE_PROBE`` px for the
 #: largest size, the result's extent (97 % of the mass) times ``SIZE_MARGIN`` plus 2 px.
-SIZE_PROBE, SIZE_MARGIN, SIZE_RANGE = 31, 1.25, (11, 75)
+SIZE_PROBE, SIZE_MARGIN, SIZE_RANGE = 31, 1.25, AUTO_KERNEL_RANGE
 
 
 def estimate_kernel_size(blurry: torch.Tensor, *, kernel_branch="glkm", prior=None, pm=None, seed=0,
-                         max_size: int | None = None) -> dict:
+                         max_size: int | None = None, progress: bool = False) -> dict:
     """Blur size for an image of unknown blur: kernel estimation at a coarse scale where the
     largest allowed kernel (``max_size``, default 75, at most half the image's shorter side) is
     ``SIZE_PROBE`` px, then ``K = odd(SIZE_MARGIN * extent + 2)`` in ``SIZE_RANGE``. Returns
-    ``{"kernel_size", "extent", "max_size", "seconds"}`` (extent in full-resolution px)."""
+    ``{"kernel_size", "extent", "max_size", "seconds"}`` (extent in full-resolution px; None when
+    the image is too small for a coarse view). ``progress``: a tqdm bar on stderr."""
     start = time.perf_counter()
     check_blurry(blurry)
     y = to_luma(blurry.float())
@@ -249,7 +236,8 @@ def estimate_kernel_size(blurry: torch.Tensor, *, kernel_branch="glkm", prior=No
         prior = KernelPrior.from_pretrained(kernel_size=SIZE_PROBE)
     branch = make_kernel_branch(kernel_branch, y_probe, SIZE_PROBE, pm=pm, seed=seed, prior=prior)
     lr = KERNEL_LR.get(kernel_branch, branch.default_lr)
-    kernel, _, _ = estimate_kernels([y_probe], SIZE_PROBE, branch, SIZE_PROBE, dict(DEFAULTS), lr=lr, pm=pm)
+    kernel, _, _ = estimate_kernels([y_probe], SIZE_PROBE, branch, SIZE_PROBE, dict(DEFAULTS), lr=lr, pm=pm,
+                                    progress=progress, desc="kernel-size estimate")
     extent = kernel_extent(kernel) / scale
     size = odd(min(max(SIZE_MARGIN * extent + 2, lo), largest))
     return {"kernel_size": size, "extent": round(extent, 1), "max_size": largest, "seconds": time.perf_counter() - start}

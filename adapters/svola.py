@@ -37,7 +37,7 @@ from glkm_prior.errors import InvalidInputError
 from glkm_prior.kernel_estimation import resize_image
 from glkm_prior.plugins import hookimpl, make_kernel_branch, project_kernel
 from glkm_prior.prior import KernelPrior, to_luma
-from glkm_prior.svola import svola_blur, svola_windows, window_centres, window_profiles
+from glkm_prior.svola import parse_grid, svola_blur, svola_windows, window_centres, window_profiles
 
 from .glkm_branch import GLKMKernelBranch
 from .dip import DIPConfig, SelfDeblur, make_config
@@ -59,19 +59,6 @@ CELL_ITERS = 2
 #: GLKM cells: weight of the pull of each cell's latent towards the global one,
 #: ``anchor * mean((w_p - w_global)^2)`` summed over cells (0: independent cells).
 ANCHOR = 1.0
-
-
-def parse_grid(grid) -> tuple[int, int]:
-    """(P, Q) from a pair or a 'PxQ' string; both >= 1."""
-    if isinstance(grid, str):
-        parts = grid.lower().split("x")
-        if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
-            raise InvalidInputError(f"grid must look like 3x3, got {grid!r}")
-        grid = tuple(int(p) for p in parts)
-    P, Q = (int(g) for g in grid)
-    if P < 1 or Q < 1 or P * Q < 2:
-        raise InvalidInputError(f"a non-uniform grid needs at least 2 cells, got {P}x{Q}")
-    return P, Q
 
 
 class PatchKernels(KernelBranch):

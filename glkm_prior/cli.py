@@ -13,18 +13,50 @@ import numpy as np
 import torch
 
 from . import __version__
+from .diagnostics import kernel_warnings
 from .errors import GLKMError, InvalidInputError, WeightsError
+from .prior import AUTO_KERNEL_RANGE, MAX_KERNEL_SIZE
 
 DEFAULT_METHOD = "fast"
+#: The kernel PNG is enlarged (nearest neighbour) to at least this many px for viewing.
+KERNEL_PNG_MIN_SIDE = 256
+#: Default intra-op threads: one. Most of a kernel estimate is many small FFTs and Adam steps,
+#: which gain little from a second thread, and with two threads on two cores one busy process
+#: elsewhere slows a run 10x (the threads spin-wait for each other); see README, "Threads".
+DEFAULT_THREADS = 1
 
 
 def _kernel_size_arg(text: str):
     if text == "auto":
         return "auto"
     try:
-        return int(text)
+        size = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"kernel size must be 'auto' or an integer, got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"kernel size must be 'auto' or an odd integer, got {text!r}") from None
+    if size % 2 == 0:
+        raise argparse.ArgumentTypeError(f"kernel size must be odd (the kernel has a centre pixel), got {size}")
+    return size
+
+
+def _threads_arg(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"threads must be an integer >= 1, got {text!r}")
+    return n
+
+
+def set_threads(n: int | None) -> None:
+    """Intra-op threads of torch for this process (``None``: :data:`DEFAULT_THREADS`)."""
+    torch.set_num_threads(DEFAULT_THREADS if n is None else int(n))
+
+
+def _add_threads_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--threads", type=_threads_arg, default=None,
+                        help=f"intra-op CPU threads (default {DEFAULT_THREADS}: robust when other programs share the "
+                        "CPU; 2 is faster for dip and vdip-* on an otherwise idle machine)")
 
 
 def _add_weights_options(parser: argparse.ArgumentParser) -> None:
@@ -56,8 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--method", default=DEFAULT_METHOD, help=f"deblurring method, see `glkm plugins` (default: {DEFAULT_METHOD})")
     d.add_argument("--kernel-branch", default="glkm", help="kernel branch the method uses: glkm (default) or native")
     d.add_argument("--kernel-size", type=_kernel_size_arg, default="auto",
-                   help="kernel side in px, or auto (default: estimated from the image, 11-75 px, by a coarse run of "
-                   "the fast method)")
+                   help=f"kernel side in px: auto (default) estimates it from the image by a coarse run of the fast "
+                   f"method and picks an odd size in {AUTO_KERNEL_RANGE[0]}..{AUTO_KERNEL_RANGE[1]}; or give an odd "
+                   f"integer in 3..101 (even sizes are refused)")
     d.add_argument("--iters", type=int, default=None, help="iterations of iterative methods (default: the method's own)")
     d.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     _add_weights_options(d)
@@ -79,7 +112,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="iterative loops (dip, vdip-*): keep a resumable checkpoint in DIR; rerunning the same command "
                    "resumes from it (its checkpoint files are removed once the result is written)")
     d.add_argument("--checkpoint-every", type=int, default=100, help="iterations between checkpoints (default 100)")
-    d.add_argument("--force", action="store_true", help="overwrite existing output files")
+    d.add_argument("--force", action="store_true", help="overwrite existing output files (never the input image)")
+    _add_threads_option(d)
     d.set_defaults(func=cmd_deblur)
 
     t = sub.add_parser("train", help="train the kernel prior (generator, then initializer)",
@@ -227,6 +261,7 @@ def _eval_dataset_parser() -> argparse.ArgumentParser:
                    help="compute nothing: rewrite the summary files over the results already in --out for the "
                    "selected images and seeds (an error lists any selected pair without a result)")
     d.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_threads_option(d)
     d.set_defaults(func=cmd_eval_dataset)
     return d
 
@@ -433,6 +468,7 @@ def parse_options(items) -> dict:
 def cmd_eval_dataset(args) -> int:
     from .bench import BenchConfig, parse_seeds, run_benchmark
 
+    set_threads(args.threads)  # per process: N torchrun workers use N x threads
     limit = _int_option(args.limit, "--limit", 1)
     iters = _int_option(args.iters, "--iters", 0)
     seeds = parse_seeds(args.seeds)
@@ -512,14 +548,14 @@ def load_prior(weights, kernel_size: int, revision=None, warn=print):
 
 
 def estimate_kernel_size(blurry, kernel_branch: str = "glkm", weights=None, revision=None, seed: int = 0,
-                         warn=print, pm=None) -> dict:
+                         warn=print, pm=None, progress: bool = False) -> dict:
     """``--kernel-size auto``: the blur size of ``blurry`` (1, C, H, W) estimated by a coarse run of
     the fast method with ``kernel_branch`` (``glkm_adapters.fast.estimate_kernel_size``); returns
     its report (``kernel_size``, ``extent``, ``max_size``, ``seconds``)."""
     from glkm_adapters.fast import SIZE_PROBE, estimate_kernel_size as estimate
 
     prior = load_prior(weights, SIZE_PROBE, revision, warn=warn) if kernel_branch == "glkm" else None
-    return estimate(blurry, kernel_branch=kernel_branch, prior=prior, seed=seed, pm=pm)
+    return estimate(blurry, kernel_branch=kernel_branch, prior=prior, seed=seed, pm=pm, progress=progress)
 
 
 def _json_scalar(v) -> bool:
@@ -541,35 +577,18 @@ def output_paths(input_path: Path, output: str | None, nonuniform: bool = False)
     return paths
 
 
-def cmd_deblur(args) -> int:
-    from . import imageio, plugins
-    from .atomic import atomic_write
-    from .bench import accepts_keyword, peak_rss_mb, refuse_unaccepted_options
+def _refuse_overwriting_input(input_path: Path, paths: dict[str, Path]) -> None:
+    """No output may be the input image (even with --force): that would lose the photo."""
+    source = input_path.resolve()
+    for path in paths.values():
+        same = path.resolve() == source or (path.exists() and input_path.exists() and path.samefile(input_path))
+        if same:
+            raise InvalidInputError(f"output {path} is the input image: refusing to overwrite it (choose another -o)")
 
-    input_path = Path(args.input)
-    nonuniform = bool(getattr(args, "nonuniform", False))
-    if getattr(args, "grid", None) is not None and not nonuniform:
-        raise InvalidInputError("--grid needs --nonuniform")
-    paths = output_paths(input_path, args.output, nonuniform)
-    if paths["image"].suffix.lower() not in (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"):
-        raise InvalidInputError(f"output image must end in .png, .jpg, .bmp or .tif: {paths['image']}")
-    existing = [str(p) for p in paths.values() if p.exists()]
-    if existing and not args.force:
-        raise InvalidInputError(f"output exists (use --force to overwrite): {', '.join(existing)}")
-    if args.iters is not None and args.iters < 0:
-        raise InvalidInputError(f"--iters must be >= 0, got {args.iters}")
-    kernel_size = args.kernel_size
-    from .prior import check_kernel_size
 
-    if kernel_size != "auto":
-        check_kernel_size(kernel_size)
-    method_name = args.method
-    if nonuniform and not method_name.startswith("svola-"):
-        method_name = f"svola-{method_name}"
-        if method_name not in plugins.methods():
-            raise InvalidInputError(f"method {args.method!r} has no non-uniform (SVOLA) variant; "
-                                    f"available: {', '.join(m for m in sorted(plugins.methods()) if m.startswith('svola-'))}")
-    method = plugins.get_method(method_name)
+def _deblur_method_options(args, method_name: str, method) -> tuple[dict, dict]:
+    """(options for the method factory, the --option dict as given), checked against the method."""
+    from .bench import accepts_keyword, refuse_unaccepted_options
 
     method_options = {}
     for name in ("preset", "colour"):
@@ -594,17 +613,58 @@ def cmd_deblur(args) -> int:
             raise InvalidInputError(f"method {method_name!r} cannot checkpoint (--checkpoint is for dip and vdip-*)")
         if args.checkpoint_every < 1:
             raise InvalidInputError(f"--checkpoint-every must be >= 1, got {args.checkpoint_every}")
-        from .checkpoint import RunCheckpoint, seconds_before_resume
+        from .checkpoint import RunCheckpoint
 
         if RunCheckpoint(checkpoint).exists():
             print(f"glkm: resuming from the checkpoint in {checkpoint}", file=sys.stderr)
         method_options.update(checkpoint=checkpoint, checkpoint_every=args.checkpoint_every)
-    if nonuniform:
-        from glkm_adapters.svola import parse_grid
+    if getattr(args, "nonuniform", False):
+        from .svola import parse_grid
 
         method_options["grid"] = parse_grid(args.grid or "3x3")
+    return method_options, extra
+
+
+def _check_image_size(shape, kernel_size) -> None:
+    """One clear error when the image is too small for the kernel size (or for any, with auto)."""
+    smallest = AUTO_KERNEL_RANGE[0] if kernel_size == "auto" else int(kernel_size)
+    if min(shape) < 2 * smallest:
+        what = f"the smallest automatic kernel size ({smallest} px)" if kernel_size == "auto" else f"a {smallest} px kernel"
+        raise InvalidInputError(f"the image is {shape[0]}x{shape[1]} px: too small for {what}; deblurring needs at least "
+                                f"{2 * smallest} px per side")
+
+
+def cmd_deblur(args) -> int:
+    from . import imageio, plugins
+    from .prior import check_kernel_size
+
+    input_path = Path(args.input)
+    nonuniform = bool(getattr(args, "nonuniform", False))
+    if getattr(args, "grid", None) is not None and not nonuniform:
+        raise InvalidInputError("--grid needs --nonuniform")
+    paths = output_paths(input_path, args.output, nonuniform)
+    if paths["image"].suffix.lower() not in (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"):
+        raise InvalidInputError(f"output image must end in .png, .jpg, .bmp or .tif: {paths['image']}")
+    _refuse_overwriting_input(input_path, paths)
+    existing = [str(p) for p in paths.values() if p.exists()]
+    if existing and not args.force:
+        raise InvalidInputError(f"output exists (use --force to overwrite): {', '.join(existing)}")
+    if args.iters is not None and args.iters < 0:
+        raise InvalidInputError(f"--iters must be >= 0, got {args.iters}")
+    if args.kernel_size != "auto":
+        check_kernel_size(args.kernel_size)
+    set_threads(args.threads)
+    method_name = args.method
+    if nonuniform and not method_name.startswith("svola-"):
+        method_name = f"svola-{method_name}"
+        if method_name not in plugins.methods():
+            raise InvalidInputError(f"method {args.method!r} has no non-uniform (SVOLA) variant; "
+                                    f"available: {', '.join(m for m in sorted(plugins.methods()) if m.startswith('svola-'))}")
+    method = plugins.get_method(method_name)
+    method_options, extra = _deblur_method_options(args, method_name, method)
 
     array = imageio.read_image(input_path)
+    _check_image_size(array.shape[:2], args.kernel_size)
     blurry = imageio.to_tensor(array)
     torch.manual_seed(args.seed)
     notes = []
@@ -613,14 +673,15 @@ def cmd_deblur(args) -> int:
         notes.append(m)
         print(m, file=sys.stderr)
 
-    size_estimate = None
+    kernel_size, size_estimate = args.kernel_size, None
     if kernel_size == "auto":
-        size_estimate = estimate_kernel_size(blurry, args.kernel_branch, args.weights, args.revision, args.seed, warn)
+        size_estimate = estimate_kernel_size(blurry, args.kernel_branch, args.weights, args.revision, args.seed, warn,
+                                             progress=True)
         kernel_size = size_estimate["kernel_size"]
-        print(f"glkm: kernel size {kernel_size} px (estimated blur extent {size_estimate['extent']} px)", file=sys.stderr)
-    prior = None
-    if args.kernel_branch == "glkm":
-        prior = load_prior(args.weights, kernel_size, args.revision, warn=warn)
+        how = (f"estimated blur extent {size_estimate['extent']} px" if size_estimate["extent"] is not None
+               else "the largest this small image allows")
+        print(f"glkm: kernel size {kernel_size} px ({how})", file=sys.stderr)
+    prior = load_prior(args.weights, kernel_size, args.revision, warn=warn) if args.kernel_branch == "glkm" else None
     options = {"prior": prior} if prior is not None else {}
     if args.iters is not None:
         options["iters"] = args.iters
@@ -628,20 +689,20 @@ def cmd_deblur(args) -> int:
     start = time.perf_counter()
     result = method.factory(blurry, kernel_size=kernel_size, kernel_branch=args.kernel_branch, seed=args.seed, **options)
     seconds = time.perf_counter() - start
-    if checkpoint is not None:
-        seconds += seconds_before_resume(result)  # time before an interruption counts
+    if "checkpoint" in method_options:
+        from .checkpoint import seconds_before_resume
 
-    kernel = result["kernel"].detach().cpu().reshape(result["kernel"].shape[-2:]).numpy().astype(np.float32)
-    imageio.write_image(paths["image"], imageio.to_array(result["image"].clamp(0, 1)))
-    imageio.write_image(paths["kernel_png"], imageio.kernel_to_image(kernel))
-    atomic_write(paths["kernel_npy"], lambda fh: np.save(fh, kernel, allow_pickle=False), "kernel file")
-    if nonuniform:
-        P, Q = result["grid"]
-        field = result["kernels"].detach().cpu().float().reshape(P, Q, *result["kernels"].shape[-2:]).numpy()
-        imageio.write_image(paths["field_png"], imageio.kernel_field_to_image(field))
-        atomic_write(paths["field_npy"], lambda fh: np.save(fh, field, allow_pickle=False), "kernel field file")
+        seconds += seconds_before_resume(result)  # time before an interruption counts
     if size_estimate is not None:
         seconds += size_estimate["seconds"]
+
+    if size_estimate is not None:
+        largest = size_estimate["max_size"]
+    else:  # the largest kernel this image takes (2K px per side) within the supported range
+        largest = min(MAX_KERNEL_SIZE, (min(array.shape[:2]) // 2) - 1 | 1)
+    warnings = kernel_warnings(result["kernel"], largest_size=max(largest, kernel_size), size_estimate=size_estimate)
+    for message in warnings:
+        print(f"glkm: warning: {message}", file=sys.stderr)
     report = {
         "input": str(input_path),
         "outputs": {k: str(v) for k, v in paths.items()},
@@ -652,24 +713,46 @@ def cmd_deblur(args) -> int:
         "kernel_size_estimate": size_estimate,
         "seed": args.seed,
         "iters": args.iters,
+        "threads": torch.get_num_threads(),
         "preset": getattr(args, "preset", None),
         "colour": getattr(args, "colour", None),
         "options": extra,
         "prior": getattr(prior, "source", None),
         "image_shape": list(array.shape),
         "seconds": round(seconds, 3),
-        "peak_rss_mb": peak_rss_mb(),
         "info": {k: v for k, v in result.get("info", {}).items() if _json_scalar(v)
                  or (isinstance(v, (list, tuple)) and all(_json_scalar(e) for e in v))},
+        "warnings": warnings,
         "notes": notes,
     }
-    atomic_write(paths["json"], lambda fh: fh.write((json.dumps(report, indent=2) + "\n").encode()), "report")
-    if checkpoint is not None:
-        RunCheckpoint(checkpoint).clear()
+    _write_deblur_outputs(paths, result, report, nonuniform)
+    if "checkpoint" in method_options:
+        from .checkpoint import RunCheckpoint
+
+        RunCheckpoint(method_options["checkpoint"]).clear()
     field = f"; kernel field: {paths['field_png']}, {paths['field_npy']}" if nonuniform else ""
     print(f"wrote {paths['image']} (kernel: {paths['kernel_png']}, {paths['kernel_npy']}{field}; report: {paths['json']}) "
           f"in {seconds:.1f} s")
     return 0
+
+
+def _write_deblur_outputs(paths: dict[str, Path], result: dict, report: dict, nonuniform: bool) -> None:
+    """The image, the kernel (enlarged PNG for viewing, exact .npy), the kernel field and the JSON report."""
+    from . import imageio
+    from .atomic import atomic_write
+    from .bench import peak_rss_mb
+
+    kernel = result["kernel"].detach().cpu().reshape(result["kernel"].shape[-2:]).numpy().astype(np.float32)
+    imageio.write_image(paths["image"], imageio.to_array(result["image"].clamp(0, 1)))
+    imageio.write_image(paths["kernel_png"], imageio.kernel_to_image(kernel, min_side=KERNEL_PNG_MIN_SIDE))
+    atomic_write(paths["kernel_npy"], lambda fh: np.save(fh, kernel, allow_pickle=False), "kernel file")
+    if nonuniform:
+        P, Q = result["grid"]
+        field = result["kernels"].detach().cpu().float().reshape(P, Q, *result["kernels"].shape[-2:]).numpy()
+        imageio.write_image(paths["field_png"], imageio.kernel_field_to_image(field))
+        atomic_write(paths["field_npy"], lambda fh: np.save(fh, field, allow_pickle=False), "kernel field file")
+    report["peak_rss_mb"] = peak_rss_mb()
+    atomic_write(paths["json"], lambda fh: fh.write((json.dumps(report, indent=2) + "\n").encode()), "report")
 
 
 if __name__ == "__main__":  # pragma: no cover

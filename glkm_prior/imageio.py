@@ -109,9 +109,14 @@ def write_image(path: str | os.PathLike, arr: np.ndarray) -> Path:
     return atomic_write(path, lambda fh: img.save(fh, format=fmt[suffix]), "image")
 
 
-def kernel_to_image(kernel: np.ndarray) -> np.ndarray:
-    """A kernel scaled so its maximum is 1, for viewing."""
+def kernel_to_image(kernel: np.ndarray, min_side: int = 0) -> np.ndarray:
+    """A kernel scaled so its maximum is 1, for viewing; enlarged by the smallest whole factor
+    (nearest neighbour, every kernel pixel a visible square) that makes it ``min_side`` px or more."""
     k = np.asarray(kernel, dtype=np.float32).squeeze()
+    if k.ndim != 2:
+        raise InvalidInputError(f"a kernel must be 2-D, got shape {k.shape}")
+    factor = max(1, -(-int(min_side) // min(k.shape)))
+    k = k.repeat(factor, 0).repeat(factor, 1) if factor > 1 else k
     return k / max(float(k.max()), 1e-12)
 
 

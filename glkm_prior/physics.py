@@ -258,3 +258,18 @@ def delta_kernel(size: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
     k = torch.zeros(1, 1, size, size, dtype=dtype)
     k[..., size // 2, size // 2] = 1.0
     return k
+
+
+def kernel_extent(k: torch.Tensor, mass: float = 0.97) -> int:
+    """Side in px of the smallest centred square window around the centroid of ``k`` (1, 1, K, K)
+    holding ``mass`` of it (a blur-extent measure robust to faint stray entries)."""
+    k = k[0, 0].clamp_min(0)
+    k = k / k.sum().clamp_min(1e-12)
+    ys, xs = torch.meshgrid(torch.arange(k.shape[0], dtype=k.dtype, device=k.device),
+                            torch.arange(k.shape[1], dtype=k.dtype, device=k.device), indexing="ij")
+    cy, cx = kernel_centroid(k).tolist()
+    radius = torch.maximum((ys - cy).abs(), (xs - cx).abs())  # Chebyshev distance: square windows
+    order = torch.argsort(radius.flatten())
+    inside = k.flatten()[order].cumsum(0)  # mass within each radius, innermost first
+    first = min(int((inside < mass).sum()), k.numel() - 1)  # the first entry reaching ``mass``
+    return int(2 * round(float(radius.flatten()[order][first])) + 1)

@@ -27,6 +27,19 @@ from .errors import InvalidInputError
 from .physics import blur, blur_adjoint
 
 
+def parse_grid(grid) -> tuple[int, int]:
+    """(P, Q) from a pair or a 'PxQ' string; both >= 1."""
+    if isinstance(grid, str):
+        parts = grid.lower().split("x")
+        if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
+            raise InvalidInputError(f"grid must look like 3x3, got {grid!r}")
+        grid = tuple(int(p) for p in parts)
+    P, Q = (int(g) for g in grid)
+    if P < 1 or Q < 1 or P * Q < 2:
+        raise InvalidInputError(f"a non-uniform grid needs at least 2 cells, got {P}x{Q}")
+    return P, Q
+
+
 def window_centres(n: int, cells: int) -> list[float]:
     """Centres of the ``cells`` windows along an axis of ``n`` samples: spread from the first
     sample to the last (one cell: the middle)."""

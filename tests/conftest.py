@@ -5,10 +5,20 @@ import pytest
 import torch
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never touch the network
-torch.set_num_threads(int(os.environ.get("GLKM_TEST_THREADS", "2")))  # 1 while training runs beside
+# Threads of the whole suite: GLKM_TEST_THREADS, else OMP_NUM_THREADS, else 2 (.ci/run runs it with 1 and with 2).
+TEST_THREADS = int(os.environ.get("GLKM_TEST_THREADS") or os.environ.get("OMP_NUM_THREADS") or "2")
+torch.set_num_threads(TEST_THREADS)
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared" / "data"
+
+
+@pytest.fixture(autouse=True)
+def _keep_thread_count():
+    """A test that changes torch's thread count (``glkm deblur --threads``) gives it back."""
+    yield
+    if torch.get_num_threads() != TEST_THREADS:
+        torch.set_num_threads(TEST_THREADS)
 
 
 @pytest.fixture(scope="session")

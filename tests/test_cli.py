@@ -26,9 +26,14 @@ def test_deblur_example_writes_image_kernel_and_report(tmp_path, example_dir, ca
     assert image.shape == read_image(example_dir / "blurry.png").shape
     kernel = np.load(tmp_path / "res" / "deblurred_kernel.npy")
     assert kernel.shape == (19, 19) and kernel.min() >= 0 and abs(kernel.sum() - 1) < 1e-4
-    assert Image.open(tmp_path / "res" / "deblurred_kernel.png").size == (19, 19)
+    # the viewing PNG is the kernel enlarged by a whole factor (each kernel pixel a 14x14 square) to >= 256 px
+    png = np.asarray(Image.open(tmp_path / "res" / "deblurred_kernel.png"), dtype=np.float64)
+    assert png.shape == (266, 266)
+    expected = np.round(kernel / kernel.max() * 255).repeat(14, 0).repeat(14, 1)
+    assert np.abs(png - expected).max() <= 1  # 8-bit rounding
     report = json.loads((tmp_path / "res" / "deblurred.json").read_text())
     assert report["kernel_size"] == 19 and report["method"] == "fast" and report["seconds"] > 0
+    assert report["threads"] == 1 and isinstance(report["warnings"], list)
     assert sorted(p.name for p in (tmp_path / "res").iterdir()) == [
         "deblurred.json", "deblurred.png", "deblurred_kernel.npy", "deblurred_kernel.png"]
     # refuses to overwrite without --force
@@ -41,7 +46,7 @@ def test_deblur_example_writes_image_kernel_and_report(tmp_path, example_dir, ca
     [
         (None, [], "not found"),
         (b"this is not a png", [], "cannot read image"),
-        (b"", ["--kernel-size", "500"], "outside the supported range"),
+        (b"", ["--kernel-size", "501"], "outside the supported range"),
         (b"", ["--method", "nope"], "unknown method"),
         (b"", ["--weights", "/no/such/folder"], "does not exist"),
     ],
@@ -117,3 +122,112 @@ def test_initializer_on_synthetic_crops_fits_large_kernels_into_small_photos(tmp
     Image.fromarray((rng.random((100, 100)) * 255).astype(np.uint8)).save(small / "c.png")
     with pytest.raises(InvalidInputError, match="large enough for a 75-px kernel"):
         initializer_synthetic(prior, small, "lai", n=2)
+
+
+@pytest.mark.parametrize("spelling", ["same", "relative", "hard link"])
+def test_deblur_never_overwrites_its_input_even_with_force(tmp_path, example_dir, capsys, monkeypatch, spelling):
+    photo = tmp_path / "photo.png"
+    photo.write_bytes((example_dir / "blurry.png").read_bytes())
+    before = photo.read_bytes()
+    monkeypatch.chdir(tmp_path)
+    output = {"same": str(photo), "relative": "./sub/../photo.png", "hard link": str(tmp_path / "link.png")}[spelling]
+    if spelling == "hard link":
+        (tmp_path / "link.png").hardlink_to(photo)
+    assert main(["deblur", str(photo), "-o", output, "--force", "--kernel-size", "11", "--iters", "1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "is the input image" in err[0]
+    assert photo.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["photo.png"] + (["link.png"] if spelling == "hard link" else []))
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (10, 1000), (21, 40)])
+def test_too_small_image_gets_one_clean_error_line(tmp_path, capsys, shape):
+    path = tmp_path / "small.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, shape, dtype=np.uint8)).save(path)
+    assert main(["deblur", str(path), "-o", str(tmp_path / "o.png")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"glkm: error: the image is {shape[0]}x{shape[1]} px: too small for the smallest automatic kernel "
+                   f"size (11 px); deblurring needs at least 22 px per side"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["small.png"]
+
+
+def test_small_image_auto_kernel_size_runs(tmp_path, example_dir, capsys):
+    """A 70 px crop: the size probe sees it at 31/35 scale, 62 px, below the initializer's 64 px (padded, not refused)."""
+    crop = read_image(example_dir / "blurry.png", mode="gray")[:70, :70]
+    path = tmp_path / "crop.png"
+    Image.fromarray(np.round(crop * 255).astype(np.uint8)).save(path)
+    assert main(["deblur", str(path), "-o", str(tmp_path / "o.png"), "--iters", "1"]) == 0
+    report = json.loads((tmp_path / "o.json").read_text())
+    assert report["kernel_size_estimate"]["max_size"] == 35 and report["kernel_size"] <= 35  # odd(70 // 2 - 1)
+    assert "kernel size" in capsys.readouterr().err
+
+
+def test_even_kernel_size_is_refused(tmp_path, example_dir, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["deblur", str(example_dir / "blurry.png"), "-o", str(tmp_path / "o.png"), "--kernel-size", "20"])
+    assert exc.value.code == 2
+    assert "must be odd" in capsys.readouterr().err
+    assert not (tmp_path / "o.png").exists()
+
+
+def _fake_method(kernel):
+    """A registered-method stand-in that returns the input and a fixed kernel."""
+    from glkm_prior.plugins import Registration
+
+    def run(blurry, *, kernel_size, kernel_branch, seed, prior=None, progress=False, **_):
+        return {"image": blurry, "kernel": kernel, "info": {}}
+
+    return Registration("fake", run, "test stand-in", "tests")
+
+
+@pytest.mark.parametrize("case", ["point", "fills canvas", "fills the largest"])
+def test_warnings_on_trivial_or_oversized_kernels(tmp_path, example_dir, capsys, monkeypatch, case):
+    from glkm_prior import plugins
+
+    K = {"point": 15, "fills canvas": 15, "fills the largest": 101}[case]
+    kernel = torch.zeros(1, 1, K, K)
+    if case == "point":
+        kernel[..., K // 2, K // 2] = 1.0
+    else:
+        kernel[..., K // 2, :] = 1.0 / K  # a horizontal line across the whole canvas
+    monkeypatch.setattr(plugins, "get_method", lambda name, pm=None: _fake_method(kernel))
+    src = example_dir / "blurry.png"
+    assert main(["deblur", str(src), "-o", str(tmp_path / "o.png"), "--kernel-size", str(K)]) == 0
+    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("glkm: warning:")]
+    warnings = json.loads((tmp_path / "o.json").read_text())["warnings"]
+    assert len(err) == len(warnings) == 1 and err[0] == f"glkm: warning: {warnings[0]}"
+    expected = {"point": "nearly a point", "fills canvas": "fills its 15 px canvas, so the blur may be larger: try --kernel-size 23",
+                "fills the largest": "larger than the largest kernel allowed here (101 px)"}[case]
+    assert expected in warnings[0]
+
+
+def test_no_warning_for_an_ordinary_kernel(tmp_path, example_dir, capsys, monkeypatch):
+    from glkm_prior import plugins
+
+    kernel = torch.zeros(1, 1, 21, 21)
+    kernel[..., 10, 5:16] = 1.0 / 11  # an 11 px line on a 21 px canvas
+    monkeypatch.setattr(plugins, "get_method", lambda name, pm=None: _fake_method(kernel))
+    assert main(["deblur", str(example_dir / "blurry.png"), "-o", str(tmp_path / "o.png"), "--kernel-size", "21"]) == 0
+    assert json.loads((tmp_path / "o.json").read_text())["warnings"] == []
+    assert "warning" not in capsys.readouterr().err
+
+
+def test_threads_option_sets_torch_threads(tmp_path, example_dir, monkeypatch):
+    from glkm_prior import plugins
+
+    seen = []
+
+    def run(blurry, *, kernel_size, kernel_branch, seed, prior=None, progress=False, **_):
+        seen.append(torch.get_num_threads())
+        kernel = torch.zeros(1, 1, 11, 11)
+        kernel[..., 5, 3:8] = 0.2
+        return {"image": blurry, "kernel": kernel, "info": {}}
+
+    registration = plugins.Registration("fake", run, "test stand-in", "tests")
+    monkeypatch.setattr(plugins, "get_method", lambda name, pm=None: registration)
+    src = str(example_dir / "blurry.png")
+    assert main(["deblur", src, "-o", str(tmp_path / "a.png"), "--kernel-size", "11", "--threads", "2"]) == 0
+    assert main(["deblur", src, "-o", str(tmp_path / "b.png"), "--kernel-size", "11"]) == 0
+    assert seen == [2, 1]
+    with pytest.raises(SystemExit):
+        main(["deblur", src, "--threads", "0"])
