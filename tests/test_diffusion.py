@@ -4,6 +4,7 @@ Mechanics only, never quality: the denoisers are tiny and randomly initialised, 
 pure-torch one always; diffusers' UNet2DModel where diffusers is installed).
 """
 
+import copy
 import math
 import subprocess
 import sys
@@ -179,16 +180,19 @@ def test_ddim_trajectory_gradient_flows_through_the_updates_only(clip):
 
 
 def test_project_to_sphere_keeps_direction_and_sets_the_norm():
-    x = torch.randn(2, 3, 16, 16) * 3
+    # float64 (the projection works in x's dtype): norms and cosines of 768 entries are exact to ~1e-15
+    # (float32 rounds them by ~eps32 log2(768) = 1.1e-6, the old cosine tolerance); the norm's eps = 1e-9
+    # shifts it by eps / (2 |x|^2) <= 7e-13, hence rtol 1e-10
+    x = torch.randn(2, 3, 16, 16, dtype=torch.float64) * 3
     x.requires_grad_(True)
     before = x.detach().clone()
     project_to_sphere_(x)
     norms = x.detach().reshape(2, -1).norm(dim=1)
-    assert torch.allclose(norms, torch.full((2,), math.sqrt(3 * 16 * 16)), rtol=1e-5)
+    assert torch.allclose(norms, torch.full((2,), math.sqrt(3 * 16 * 16), dtype=torch.float64), rtol=1e-10)
     cos = F.cosine_similarity(x.detach().reshape(2, -1), before.reshape(2, -1), dim=1)
-    assert torch.allclose(cos, torch.ones(2), atol=1e-6)
+    assert torch.allclose(cos, torch.ones(2, dtype=torch.float64), rtol=0, atol=1e-12)
     project_to_sphere_(x, radius=2.0)
-    assert torch.allclose(x.detach().reshape(2, -1).norm(dim=1), torch.full((2,), 2.0), rtol=1e-5)
+    assert torch.allclose(x.detach().reshape(2, -1).norm(dim=1), torch.full((2,), 2.0, dtype=torch.float64), rtol=1e-10)
 
 
 def test_denoiser_wraps_without_copy_and_freezes():
@@ -382,9 +386,11 @@ def test_diffusers_folder_loads_and_runs_bird(tmp_path, pm, blurry, tiny_prior):
     den = load_diffusers_unet(tmp_path)
     assert den.image_size == SIZE and den.channels == 3 and den.variance_type == "fixed_small"
     assert torch.allclose(den.alphas_cumprod, linear_alphas_cumprod(1000), atol=1e-6)
-    x = torch.randn(1, 3, SIZE, SIZE)
-    with torch.no_grad():
-        assert torch.allclose(den(x, 500), unet(x, 500).sample, atol=1e-5)
+    x = torch.randn(1, 3, SIZE, SIZE, dtype=torch.float64)
+    with torch.no_grad():  # float64 copies: in float32 the tensor vs int timestep alone rounds differently (1.5e-6)
+        den64, unet64 = copy.deepcopy(den), copy.deepcopy(unet).double()
+        den64.unet.double()
+        assert torch.allclose(den64(x, 500), unet64(x, 500).sample, rtol=0, atol=1e-10)
     assert frozen_and_untouched(den)
     (tmp_path / "notunet").mkdir()
     (tmp_path / "notunet" / "config.json").write_text('{"_class_name": "AutoencoderKL"}')

@@ -103,8 +103,10 @@ def test_timestep_embedding_formula():
 @pytest.mark.parametrize("new_order", [False, True])
 def test_attention_block_against_direct_softmax(new_order):
     block = randomised(AttentionBlock(64, num_heads=1, num_head_channels=16, new_order=new_order), seed=3)
-    x = torch.randn(2, 64, 4, 3, generator=torch.Generator().manual_seed(4))
-    got = block(x).double()
+    # in float64 (the block runs in its parameters' dtype), so the reference agrees to ~1e-14
+    block = block.double()
+    x = torch.randn(2, 64, 4, 3, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
+    got = block(x)
     heads, d, n = 4, 16, 12
     xd = x.double().reshape(2, 64, n)
     normed = F.group_norm(xd, 32, block.norm.weight.double(), block.norm.bias.double(), 1e-5)
@@ -118,16 +120,19 @@ def test_attention_block_against_direct_softmax(new_order):
         weights = torch.softmax(q.transpose(1, 2) @ k / math.sqrt(d), dim=-1)  # (b, query, key)
         out[:, h * d:(h + 1) * d] = (weights @ v.transpose(1, 2)).transpose(1, 2)
     proj = torch.einsum("oc,bcn->bon", block.proj_out.weight.double()[:, :, 0], out) + block.proj_out.bias.double()[:, None]
-    assert torch.allclose(got, (xd + proj).reshape(2, 64, 4, 3), atol=1e-5)
+    assert torch.allclose(got, (xd + proj).reshape(2, 64, 4, 3), rtol=0, atol=1e-10)
 
 
 @pytest.mark.parametrize("kind", ["scale_shift_wider", "add_down"])
 def test_resblock_against_hand_computation(kind):
     scale_shift, down = kind == "scale_shift_wider", kind == "add_down"
     cin, cout = (32, 64) if scale_shift else (32, 32)
-    block = randomised(ResBlock(cin, 16, 0.0, cout, use_scale_shift_norm=scale_shift, down=down), seed=5)
+    block = randomised(ResBlock(cin, 16, 0.0, cout, use_scale_shift_norm=scale_shift, down=down), seed=5).double()
     g = torch.Generator().manual_seed(6)
-    x, emb = torch.randn(2, cin, 8, 8, generator=g), torch.randn(2, 16, generator=g)
+    # float64: a float32 3x3 conv over 32-64 channels rounds by ~eps32 log2(576) |h| ~ 1e-6 |h|, at the old
+    # 1e-5 for |h| of a few; in float64 the block and the hand computation agree to ~1e-14
+    x = torch.randn(2, cin, 8, 8, generator=g, dtype=torch.float64)
+    emb = torch.randn(2, 16, generator=g, dtype=torch.float64)
     gn = lambda z, norm: F.group_norm(z, 32, norm.weight, norm.bias, 1e-5)  # noqa: E731
     conv = lambda z, c: F.conv2d(z, c.weight, c.bias, padding=c.padding)  # noqa: E731
     h = F.silu(gn(x, block.in_layers[0]))
@@ -142,7 +147,7 @@ def test_resblock_against_hand_computation(kind):
     else:
         h = gn(h + e, block.out_layers[0])
     expected = skip + conv(F.silu(h), block.out_layers[3])
-    assert torch.allclose(block(x, emb), expected, atol=1e-5)
+    assert torch.allclose(block(x, emb), expected, rtol=0, atol=1e-10)
 
 
 # ------------------------------------------------------------------ loading

@@ -40,32 +40,35 @@ def _direct_reference(x, k, boundary):
 @pytest.mark.parametrize("shape", SHAPES)
 def test_fft_equals_direct_and_reference(boundary, shape):
     g = torch.Generator().manual_seed(0)
-    x = torch.rand(2, 3, 40, 37, generator=g)
-    k = torch.rand(2, 1, *shape, generator=g)
+    # float64 (blur computes in the input's dtype): the paths agree to eps64 * log2(N) ~ 1e-15
+    x = torch.rand(2, 3, 40, 37, generator=g, dtype=torch.float64)
+    k = torch.rand(2, 1, *shape, generator=g, dtype=torch.float64)
     k = k / k.sum(dim=(-2, -1), keepdim=True)
     direct = blur(x, k, boundary, "direct")
     fft = blur(x, k, boundary, "fft")
     ref = _direct_reference(x, k.expand(2, 3, *shape), boundary)
     assert direct.shape == ref.shape
-    assert torch.allclose(direct, ref, atol=1e-5)
-    assert torch.allclose(fft, direct, atol=1e-5)
+    assert torch.allclose(direct, ref, rtol=0, atol=1e-12)
+    assert torch.allclose(fft, direct, rtol=0, atol=1e-12)
 
 
 def test_valid_geometry_matches_selfdeblur_convention():
-    x = torch.rand(1, 1, 30, 30)
-    k = torch.rand(1, 1, 7, 7)
+    x = torch.rand(1, 1, 30, 30, dtype=torch.float64)
+    k = torch.rand(1, 1, 7, 7, dtype=torch.float64)
     y = blur(x, k, "valid")
     assert y.shape[-2:] == (24, 24)
-    assert torch.allclose(y, F.conv2d(x, k), atol=1e-5)  # cross-correlation, no flip
+    # cross-correlation, no flip; float64, so exact to eps64 * (sum of 49 terms <= 49)
+    assert torch.allclose(y, F.conv2d(x, k), rtol=0, atol=1e-12)
 
 
 def test_per_channel_kernels_and_batch_broadcast():
-    x = torch.rand(2, 3, 32, 32)
-    k = torch.rand(1, 3, 9, 9)
+    # float64: FFT vs direct of unnormalised 9x9 kernels (values up to ~40) agree to ~1e-13
+    x = torch.rand(2, 3, 32, 32, dtype=torch.float64)
+    k = torch.rand(1, 3, 9, 9, dtype=torch.float64)
     y = blur(x, k, "same", "fft")
     for c in range(3):
         yc = blur(x[:, c : c + 1], k[:, c : c + 1], "same", "direct")
-        assert torch.allclose(y[:, c : c + 1], yc, atol=1e-5)
+        assert torch.allclose(y[:, c : c + 1], yc, rtol=0, atol=1e-10)
 
 
 @pytest.mark.parametrize("boundary", BOUNDARIES)
@@ -106,16 +109,16 @@ def test_fast_fft_size():
 
 
 def test_flip_turns_correlation_into_convolution():
-    x = torch.rand(1, 1, 20, 20)
-    k = torch.rand(1, 1, 5, 5)
+    x = torch.rand(1, 1, 20, 20, dtype=torch.float64)
+    k = torch.rand(1, 1, 5, 5, dtype=torch.float64)
     # true convolution = correlation with the flipped kernel
-    conv = torch.zeros(1, 1, 16, 16)
+    conv = torch.zeros(1, 1, 16, 16, dtype=torch.float64)
     for i in range(16):
         for j in range(16):
             for a in range(5):
                 for b in range(5):
                     conv[0, 0, i, j] += k[0, 0, a, b] * x[0, 0, i + 4 - a, j + 4 - b]
-    assert torch.allclose(blur(x, flip_kernel(k), "valid"), conv, atol=1e-5)
+    assert torch.allclose(blur(x, flip_kernel(k), "valid"), conv, rtol=0, atol=1e-12)  # float64
     assert torch.equal(flip_kernel(flip_kernel(k)), k)
 
 
@@ -143,10 +146,12 @@ def test_fit_kernel_crop_pad_and_normalise():
 
 
 def test_delta_kernel_is_identity_for_same_and_circular():
-    x = torch.rand(1, 2, 16, 16)
+    # float64 (the float32 FFT pair rounds by ~2 eps32 log2(256) = 1.9e-6, above the old 1e-6)
+    x = torch.rand(1, 2, 16, 16, dtype=torch.float64)
     for boundary in ("same", "circular"):
         for method in ("direct", "fft"):
-            assert torch.allclose(blur(x, delta_kernel(7), boundary, method), x, atol=1e-6)
+            k = delta_kernel(7, dtype=torch.float64)
+            assert torch.allclose(blur(x, k, boundary, method), x, rtol=0, atol=1e-12)
 
 
 def test_bad_inputs_raise_clear_errors():
