@@ -15,17 +15,24 @@ import torch
 
 from glkm_prior.branch import check_blurry
 from glkm_prior.errors import InvalidInputError
-from glkm_prior.estimation import estimate_kernel_l0
+from glkm_prior.estimation import L0_DEFAULTS, estimate_kernel_l0, final_cut
+from glkm_prior.estimation.glkm_refine import glkm_refine
+from glkm_prior.estimation.pyramid import trim_kernel
 from glkm_prior.plugins import hookimpl
 from glkm_prior.prior import to_luma
 
 from .nonblind import nonblind as nonblind_deconv
 
 
+#: Step 2 of issue 24 (experimental): ``refine`` 'none' (classical kernel), 'project' (its
+#: projection onto the GLKM prior's manifold) or 'glkm' (projection, then Adam on the latent).
+REFINE = {"refine": "none", "invert_steps": 300, "refine_steps": 100, "refine_alternations": 1, "refine_lr": 1e-2}
+
+
 def run_l0(blurry, *, kernel_size, kernel_branch="glkm", seed=0, iters=None, progress=False, prior=None,
            nonblind=None, callback=None, deconvolve=True, **options):
-    """Estimate the kernel (``options`` override :data:`glkm_prior.estimation.L0_DEFAULTS`) and
-    deblur. Deterministic (``seed`` is accepted and unused). Returns ``{"image", "kernel", "info"}``."""
+    """Estimate the kernel (``options`` override :data:`glkm_prior.estimation.L0_DEFAULTS` and
+    :data:`REFINE`) and deblur. Deterministic. Returns ``{"image", "kernel", "info"}``."""
     start = time.perf_counter()
     check_blurry(blurry)
     K = int(kernel_size)
@@ -33,8 +40,23 @@ def run_l0(blurry, *, kernel_size, kernel_branch="glkm", seed=0, iters=None, pro
     y = to_luma(blurry)
     if min(y.shape[-2:]) < 2 * K:
         raise InvalidInputError(f"image {tuple(y.shape[-2:])} is too small for a {K} px kernel (need >= {2 * K} px per side)")
+    refine = {key: options.pop(key) for key in REFINE if key in options}
+    refine = {**REFINE, **refine}
     estimate = estimate_kernel_l0(y, K, iters=iters, progress=progress, **options)
     kernel = estimate["kernel"]
+    if refine["refine"] not in ("none", "project", "glkm"):
+        raise InvalidInputError(f"refine must be 'none', 'project' or 'glkm', got {refine['refine']!r}")
+    if refine["refine"] != "none":
+        if prior is None:
+            from glkm_prior.prior import KernelPrior
+
+            prior = KernelPrior.from_pretrained(kernel_size=31)
+        info = estimate["info"]
+        result = glkm_refine(estimate["estimation_image"], estimate["canvas_kernel"], prior, lam=info["final_lam"],
+                             threshold=info["final_threshold"], invert_steps=refine["invert_steps"],
+                             steps=refine["refine_steps"] if refine["refine"] == "glkm" else 0,
+                             alternations=refine["refine_alternations"], lr=refine["refine_lr"], seed=seed)
+        kernel = trim_kernel(final_cut(result["kernel"], L0_DEFAULTS["final_divisor"]), K)
     t_kernel = time.perf_counter() - start
     image = nonblind_deconv(blurry, kernel, **(nonblind or {})) if deconvolve else None
     if callback is not None and image is not None:

@@ -29,7 +29,7 @@ import torch.nn.functional as F
 
 from glkm_prior.errors import InvalidInputError
 from glkm_prior.kernel_estimation import l0_image_step, resize_image
-from glkm_prior.physics import center_kernel
+from glkm_prior.physics import center_kernel, fit_kernel
 
 from .edges import initial_threshold, select_edges, valid_gradients
 from .kernel_solve import solve_kernel
@@ -37,7 +37,7 @@ from .pruning import final_cut, prune_kernel
 
 L0_DEFAULTS = {
     "iters": 5,             # alternations per pyramid level
-    "lam": 4e-3,            # L0 gradient weight of the image step at the coarsest level
+    "lam_grad": 4e-3,       # L0 gradient weight of the image step at the coarsest level
     "lam_decay": 1.1,       # lam /= lam_decay after every alternation ...
     "lam_min": 1e-4,        # ... down to lam_min (carried across levels)
     "ratio": math.sqrt(0.5),
@@ -54,6 +54,8 @@ L0_DEFAULTS = {
     "center": True,         # re-centre the kernel on its centroid after every level
     "final_divisor": 20.0,  # final cut at max / final_divisor (0: none)
     "gamma": 1.0,           # the estimation sees y ** gamma
+    "margin": 0.0,          # the kernel fit leaves out round(margin * K) px of y along each side
+    "canvas": 0,            # estimate on a max(K, canvas) px canvas (see trim_kernel for the size returned)
 }
 
 
@@ -90,12 +92,25 @@ def upscale_kernel(k: torch.Tensor, factor: float, size: int) -> torch.Tensor:
     return out / total if total > 0 else initial_kernel(size).to(k.dtype)
 
 
+def trim_kernel(k: torch.Tensor, size: int) -> torch.Tensor:
+    """The kernel (1, 1, n, n) cut to the smallest odd square about its centre index that holds
+    all its non-zero entries, but at least ``size`` px (nothing is lost: only zeros go)."""
+    n = k.shape[-1]
+    rows, cols = torch.nonzero(k[0, 0], as_tuple=True)
+    c = n // 2
+    reach = int(max((rows - c).abs().max(), (cols - c).abs().max())) if rows.numel() else 0
+    side = min(n, max(int(size), 2 * reach + 1))
+    return fit_kernel(k, side) if side != n else k
+
+
 def _level(ys, k, state, cfg, trace, bar):
     """The ``iters`` alternations of one pyramid level; returns the level's kernel."""
     K = k.shape[-1]
-    bx, by = valid_gradients(ys)
+    m = int(round(cfg["margin"] * K)) if min(ys.shape[-2:]) > 4 * K else 0
+    bx, by = valid_gradients(ys[..., m: ys.shape[-2] - m, m: ys.shape[-1] - m])
     for _ in range(cfg["iters"]):
         x = l0_image_step(ys, k, state["lam"])
+        x = x[..., m: x.shape[-2] - m, m: x.shape[-1] - m]
         if cfg["edge_select"]:
             px, py, used = select_edges(x, state["threshold"])
             state["threshold"] = used / cfg["edge_decay"]
@@ -118,15 +133,16 @@ def resolve_l0_options(options: dict, iters=None) -> dict:
     cfg = {**L0_DEFAULTS, **options}
     if iters is not None:
         cfg["iters"] = int(iters)
-    if cfg["iters"] < 0 or not cfg["lam"] > 0 or not 0 < cfg["ratio"] < 1 or cfg["gamma"] <= 0:
-        raise InvalidInputError(f"invalid L0 estimator settings: iters {cfg['iters']}, lam {cfg['lam']}, "
+    if cfg["iters"] < 0 or not cfg["lam_grad"] > 0 or not 0 < cfg["ratio"] < 1 or cfg["gamma"] <= 0:
+        raise InvalidInputError(f"invalid L0 estimator settings: iters {cfg['iters']}, lam_grad {cfg['lam_grad']}, "
                                 f"ratio {cfg['ratio']}, gamma {cfg['gamma']}")
     return cfg
 
 
 def estimate_kernel_l0(y: torch.Tensor, kernel_size: int, *, iters=None, progress=False, **options) -> dict:
     """Blind kernel estimate (1, 1, K, K) of a luma image ``y`` (1, 1, H, W) in [0, 1] (module doc).
-    ``options`` override :data:`L0_DEFAULTS`. Returns ``{"kernel", "info"}``."""
+    ``options`` override :data:`L0_DEFAULTS`. Returns ``{"kernel", "canvas_kernel", "estimation_image",
+    "info"}`` (the kernel before the crop to ``kernel_size`` and the image the estimation saw)."""
     start = time.perf_counter()
     cfg = resolve_l0_options(options, iters)
     K = int(kernel_size)
@@ -136,6 +152,7 @@ def estimate_kernel_l0(y: torch.Tensor, kernel_size: int, *, iters=None, progres
         raise InvalidInputError(f"kernel size must be odd, >= 3 and at most half the image side; got {K} "
                                 f"for an image {tuple(y.shape[-2:])}")
     y = y.float().clamp(0, 1) ** cfg["gamma"]
+    K_out, K = K, max(K, min(int(cfg["canvas"]) // 2 * 2 + 1, (min(y.shape[-2:]) // 2 - 1) // 2 * 2 + 1))
     levels = [(s, k) for s, k in pyramid_levels(K, cfg["ratio"], cfg["min_kernel"])
               if min(round(y.shape[-2] * s), round(y.shape[-1] * s)) >= 2 * k]
     bar = None
@@ -143,7 +160,7 @@ def estimate_kernel_l0(y: torch.Tensor, kernel_size: int, *, iters=None, progres
         from tqdm import tqdm
 
         bar = tqdm(total=len(levels) * cfg["iters"], desc="l0 kernel estimation", leave=False)
-    state = {"lam": cfg["lam"], "threshold": 0.0}
+    state = {"lam": cfg["lam_grad"], "threshold": 0.0}
     trace: list[dict] = []
     k = None
     for scale, size in levels:
@@ -158,7 +175,9 @@ def estimate_kernel_l0(y: torch.Tensor, kernel_size: int, *, iters=None, progres
         bar.close()
     if k is None or k.shape[-1] != K:
         k = initial_kernel(K) if k is None else upscale_kernel(k, K / k.shape[-1], K)
-    kernel = final_cut(k, cfg["final_divisor"])
-    info = {"levels": [size for _, size in levels], "iters": cfg["iters"], "trace": trace,
+    canvas_kernel = final_cut(k, cfg["final_divisor"])
+    kernel = trim_kernel(canvas_kernel, K_out)
+    info = {"levels": [size for _, size in levels], "canvas": K, "iters": cfg["iters"], "trace": trace,
+            "final_lam": state["lam"], "final_threshold": state["threshold"],
             "seconds_kernel": time.perf_counter() - start}
-    return {"kernel": kernel, "info": info}
+    return {"kernel": kernel, "canvas_kernel": canvas_kernel, "estimation_image": y, "info": info}
