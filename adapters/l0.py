@@ -4,7 +4,9 @@ Kernel: :func:`glkm_prior.estimation.estimate_kernel_l0` on the luma of the blur
 et al.'s L0-gradient recipe with Cho & Lee's edge selection; no learned prior). Image: the same
 hyper-Laplacian non-blind deconvolution as ``fast`` (:mod:`glkm_adapters.nonblind`), so two
 methods' results differ only by their kernels. ``kernel_branch`` and ``prior`` are accepted for
-the harness's calling convention and not used.
+the harness's calling convention and not used (``prior`` only by the experimental ``refine``).
+The kernel returned is ``K`` px or, when the estimate's support needs more room, the smallest odd
+size that holds it (at most ``max(K, canvas)``; see ``glkm_prior.estimation.pyramid``).
 """
 
 from __future__ import annotations

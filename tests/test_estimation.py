@@ -180,7 +180,7 @@ def test_recovers_a_noise_free_motion_blur(seed):
     # measured when written: relative L2 error 0.19 (seed 0) and 0.10 (seed 1); bound 0.45
     k = _motion_kernel()
     y = F.conv2d(_scene(seed, 120), k)
-    result = estimate_kernel_l0(y, 9)
+    result = estimate_kernel_l0(y, 9, canvas=0)
     est = result["kernel"]
     assert est.shape == (1, 1, 9, 9) and float(est.min()) >= 0 and float(est.sum()) == pytest.approx(1.0, abs=1e-5)
     assert _shift_error(est, k) < 0.45
@@ -206,7 +206,7 @@ def test_l0_method_is_registered_and_returns_the_fast_result_shape():
     k = _motion_kernel()
     x = _scene(0, 72)
     blurry = F.conv2d(x, k).expand(1, 3, -1, -1).contiguous()
-    result = l0.run_l0(blurry, kernel_size=9, kernel_branch="glkm", seed=0, progress=False, iters=2)
+    result = l0.run_l0(blurry, kernel_size=9, kernel_branch="glkm", seed=0, progress=False, iters=2, canvas=0)
     assert set(result) == {"image", "kernel", "info"}
     assert result["image"].shape == blurry.shape and result["kernel"].shape == (1, 1, 9, 9)
     assert result["info"]["iters"] == 2 and len(result["info"]["trace"]) == 2 * len(result["info"]["levels"])

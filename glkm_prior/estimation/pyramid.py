@@ -17,6 +17,11 @@ At every level, ``iters`` (5) alternations of
 
 then the kernel is re-centred on its centroid (whole pixels). The final kernel loses entries
 below ``max / 20``. Optional ``gamma``: the estimation sees ``y ** gamma``.
+
+Kernel size: the estimation runs on a ``max(K, canvas)`` px grid (``canvas`` 31 by default; Pan et
+al. estimate Levin's 13-27 px kernels on 25-31 px grids) and returns the smallest odd square
+about the centre that holds the estimate's support, at least K px (:func:`trim_kernel`): a
+tight K lets no room for a kernel whose centroid is off its geometric centre.
 """
 
 from __future__ import annotations
@@ -55,7 +60,8 @@ L0_DEFAULTS = {
     "final_divisor": 20.0,  # final cut at max / final_divisor (0: none)
     "gamma": 1.0,           # the estimation sees y ** gamma
     "margin": 0.0,          # the kernel fit leaves out round(margin * K) px of y along each side
-    "canvas": 0,            # estimate on a max(K, canvas) px canvas (see trim_kernel for the size returned)
+    "canvas": 31,           # estimate on a max(K, canvas) px canvas (capped by the image), then trim_kernel:
+                            # Levin (SelfDeblur sizes 11-27 px) 30.78 dB with 0 (the given size), 32.17 with 31
 }
 
 
