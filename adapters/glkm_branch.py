@@ -31,10 +31,25 @@ class GLKMKernelBranch(KernelBranch):
         return super()._apply(fn, recurse)
 
 
+#: GAN-inversion steps of the ``init="estimate"`` start (the classical kernel put on the prior).
+ESTIMATE_INVERT_STEPS = 300
+
+
+def estimated_latent(prior: KernelPrior, blurry: torch.Tensor, kernel_size: int, seed: int | None = None) -> torch.Tensor:
+    """The ``init="estimate"`` start: the classical L0 estimate of the kernel (no learned prior,
+    :func:`glkm_prior.estimation.estimate_kernel_l0`) projected onto the prior by GAN inversion."""
+    from glkm_prior.estimation import estimate_kernel_l0
+    from glkm_prior.prior import to_luma
+
+    kernel = estimate_kernel_l0(to_luma(blurry[:1].float()), int(kernel_size))["kernel"]
+    return prior.invert(kernel, steps=ESTIMATE_INVERT_STEPS, seed=0 if seed is None else int(seed))
+
+
 def make_glkm_branch(blurry, kernel_size, *, prior=None, weights=None, init="initializer", seed=None,
                      init_latent=None, **_):
-    """Factory: ``init`` is 'initializer' (E(y), the GLKM default) or 'random' (z ~ N(0, I));
-    an explicit ``init_latent`` w (e.g. ``prior.invert(kernel)``) overrides both."""
+    """Factory: ``init`` is 'initializer' (E(y), the GLKM paper's start), 'estimate' (the
+    classical kernel estimate projected onto the prior: :func:`estimated_latent`) or 'random'
+    (z ~ N(0, I)); an explicit ``init_latent`` w (e.g. ``prior.invert(kernel)``) overrides them."""
     check_blurry(blurry)
     if prior is None:
         prior = KernelPrior.from_pretrained(weights, kernel_size=kernel_size)
@@ -49,10 +64,12 @@ def make_glkm_branch(blurry, kernel_size, *, prior=None, weights=None, init="ini
         w = init_latent.detach().to(prior._device(), torch.float32)
     elif init == "initializer":
         w = prior.initial_latent(blurry[:1])
+    elif init == "estimate":
+        w = estimated_latent(prior, blurry, kernel_size, seed)
     elif init == "random":
         w = prior.random_latent(1, seed=seed)
     else:
-        raise ValueError(f"init must be 'initializer' or 'random', got {init!r}")
+        raise InvalidInputError(f"init must be 'initializer', 'estimate' or 'random', got {init!r}")
     return GLKMKernelBranch(prior, w, kernel_size)
 
 
