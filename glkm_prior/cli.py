@@ -634,6 +634,52 @@ def _check_image_size(shape, kernel_size) -> None:
                                 f"{2 * smallest} px per side")
 
 
+def _result_warnings(kernel, kernel_size: int, size_estimate: dict | None, shape) -> list[str]:
+    """:func:`kernel_warnings` of a run, printed as ``glkm: warning: ...`` lines."""
+    if size_estimate is not None:
+        largest = size_estimate["max_size"]
+    else:  # the largest kernel this image takes (2K px per side) within the supported range
+        largest = min(MAX_KERNEL_SIZE, (min(shape) // 2) - 1 | 1)
+    warnings = kernel_warnings(kernel, largest_size=max(largest, kernel_size), size_estimate=size_estimate)
+    for message in warnings:
+        print(f"glkm: warning: {message}", file=sys.stderr)
+    return warnings
+
+
+def _checked_output_paths(input_path: Path, output, nonuniform: bool, force: bool) -> dict[str, Path]:
+    """The output paths, refused when one is the input or exists (without ``force``)."""
+    paths = output_paths(input_path, output, nonuniform)
+    if paths["image"].suffix.lower() not in (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"):
+        raise InvalidInputError(f"output image must end in .png, .jpg, .bmp or .tif: {paths['image']}")
+    _refuse_overwriting_input(input_path, paths)
+    existing = [str(p) for p in paths.values() if p.exists()]
+    if existing and not force:
+        raise InvalidInputError(f"output exists (use --force to overwrite): {', '.join(existing)}")
+    return paths
+
+
+def _auto_kernel_size(args, blurry, warn) -> dict:
+    """``--kernel-size auto``: the estimate's report, announced on stderr."""
+    report = estimate_kernel_size(blurry, args.kernel_branch, args.weights, args.revision, args.seed, warn, progress=True)
+    how = (f"estimated blur extent {report['extent']} px" if report["extent"] is not None
+           else "the largest this small image allows")
+    print(f"glkm: kernel size {report['kernel_size']} px ({how})", file=sys.stderr)
+    return report
+
+
+def _deblur_method_name(name: str, nonuniform: bool) -> str:
+    """``name``, or its SVOLA variant ``svola-<name>`` for ``--nonuniform``."""
+    from . import plugins
+
+    if not nonuniform or name.startswith("svola-"):
+        return name
+    offered = plugins.methods()
+    if f"svola-{name}" not in offered:
+        raise InvalidInputError(f"method {name!r} has no non-uniform (SVOLA) variant; "
+                                f"available: {', '.join(m for m in sorted(offered) if m.startswith('svola-'))}")
+    return f"svola-{name}"
+
+
 def cmd_deblur(args) -> int:
     from . import imageio, plugins
     from .prior import check_kernel_size
@@ -642,24 +688,13 @@ def cmd_deblur(args) -> int:
     nonuniform = bool(getattr(args, "nonuniform", False))
     if getattr(args, "grid", None) is not None and not nonuniform:
         raise InvalidInputError("--grid needs --nonuniform")
-    paths = output_paths(input_path, args.output, nonuniform)
-    if paths["image"].suffix.lower() not in (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"):
-        raise InvalidInputError(f"output image must end in .png, .jpg, .bmp or .tif: {paths['image']}")
-    _refuse_overwriting_input(input_path, paths)
-    existing = [str(p) for p in paths.values() if p.exists()]
-    if existing and not args.force:
-        raise InvalidInputError(f"output exists (use --force to overwrite): {', '.join(existing)}")
+    paths = _checked_output_paths(input_path, args.output, nonuniform, args.force)
     if args.iters is not None and args.iters < 0:
         raise InvalidInputError(f"--iters must be >= 0, got {args.iters}")
     if args.kernel_size != "auto":
         check_kernel_size(args.kernel_size)
     set_threads(args.threads)
-    method_name = args.method
-    if nonuniform and not method_name.startswith("svola-"):
-        method_name = f"svola-{method_name}"
-        if method_name not in plugins.methods():
-            raise InvalidInputError(f"method {args.method!r} has no non-uniform (SVOLA) variant; "
-                                    f"available: {', '.join(m for m in sorted(plugins.methods()) if m.startswith('svola-'))}")
+    method_name = _deblur_method_name(args.method, nonuniform)
     method = plugins.get_method(method_name)
     method_options, extra = _deblur_method_options(args, method_name, method)
 
@@ -675,12 +710,8 @@ def cmd_deblur(args) -> int:
 
     kernel_size, size_estimate = args.kernel_size, None
     if kernel_size == "auto":
-        size_estimate = estimate_kernel_size(blurry, args.kernel_branch, args.weights, args.revision, args.seed, warn,
-                                             progress=True)
+        size_estimate = _auto_kernel_size(args, blurry, warn)
         kernel_size = size_estimate["kernel_size"]
-        how = (f"estimated blur extent {size_estimate['extent']} px" if size_estimate["extent"] is not None
-               else "the largest this small image allows")
-        print(f"glkm: kernel size {kernel_size} px ({how})", file=sys.stderr)
     prior = load_prior(args.weights, kernel_size, args.revision, warn=warn) if args.kernel_branch == "glkm" else None
     options = {"prior": prior} if prior is not None else {}
     if args.iters is not None:
@@ -696,13 +727,7 @@ def cmd_deblur(args) -> int:
     if size_estimate is not None:
         seconds += size_estimate["seconds"]
 
-    if size_estimate is not None:
-        largest = size_estimate["max_size"]
-    else:  # the largest kernel this image takes (2K px per side) within the supported range
-        largest = min(MAX_KERNEL_SIZE, (min(array.shape[:2]) // 2) - 1 | 1)
-    warnings = kernel_warnings(result["kernel"], largest_size=max(largest, kernel_size), size_estimate=size_estimate)
-    for message in warnings:
-        print(f"glkm: warning: {message}", file=sys.stderr)
+    warnings = _result_warnings(result["kernel"], kernel_size, size_estimate, array.shape[:2])
     report = {
         "input": str(input_path),
         "outputs": {k: str(v) for k, v in paths.items()},
