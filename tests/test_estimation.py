@@ -259,3 +259,9 @@ def test_glkm_refine_lowers_the_data_term_of_the_projection(tiny_prior):
                          for p, b in ((px, bx), (py, by))) + 2.0 * kd.square().sum())
 
     assert energy(out["kernel"]) < energy(out["projected"])
+
+
+def test_a_flat_image_keeps_the_initial_kernel():
+    y = torch.full((1, 1, 64, 64), 0.4)  # no gradient anywhere: the kernel step has nothing to fit
+    k = estimate_kernel_l0(y, 7, canvas=0)["kernel"]
+    assert k.shape == (1, 1, 7, 7) and torch.isfinite(k).all() and k.sum().item() == pytest.approx(1.0)

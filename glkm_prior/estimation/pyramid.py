@@ -122,8 +122,9 @@ def _level(ys, k, state, cfg, trace, bar):
             state["threshold"] = used / cfg["edge_decay"]
         else:
             px, py = valid_gradients(x)
-        k = solve_kernel([px, py], [bx, by], K, ridge=cfg["ridge"], iters=cfg["cg_iters"], tol=cfg["cg_tol"]).float()
-        k = prune_kernel(k, cfg["rel_cut"], cfg["min_mass"]) if cfg["prune"] else final_cut(k, 0)
+        solved = solve_kernel([px, py], [bx, by], K, ridge=cfg["ridge"], iters=cfg["cg_iters"], tol=cfg["cg_tol"]).float()
+        if float(solved.max()) > 0:  # else (no positive entry: nothing to fit) the kernel stays
+            k = prune_kernel(solved, cfg["rel_cut"], cfg["min_mass"]) if cfg["prune"] else final_cut(solved, 0)
         trace.append({"kernel_size": K, "lam": state["lam"], "edge_threshold": state["threshold"]})
         state["lam"] = max(state["lam"] / cfg["lam_decay"], cfg["lam_min"])
         if bar is not None:
