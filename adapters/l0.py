@@ -20,6 +20,7 @@ from glkm_prior.errors import InvalidInputError
 from glkm_prior.estimation import L0_DEFAULTS, estimate_kernel_l0, final_cut
 from glkm_prior.estimation.glkm_refine import glkm_refine
 from glkm_prior.estimation.pyramid import trim_kernel
+from glkm_prior.physics import fit_kernel
 from glkm_prior.plugins import hookimpl
 from glkm_prior.prior import to_luma
 
@@ -27,7 +28,8 @@ from .nonblind import nonblind as nonblind_deconv
 
 
 #: Step 2 of issue 24 (experimental): ``refine`` 'none' (classical kernel), 'project' (its
-#: projection onto the GLKM prior's manifold) or 'glkm' (projection, then Adam on the latent).
+#: projection onto the GLKM prior's manifold), 'glkm' (projection, then Adam on the latent) or
+#: 'levels' (every pyramid level but the finest ends with the projection).
 REFINE = {"refine": "none", "invert_steps": 300, "refine_steps": 100, "refine_alternations": 1, "refine_lr": 1e-2}
 
 
@@ -44,15 +46,23 @@ def run_l0(blurry, *, kernel_size, kernel_branch="glkm", seed=0, iters=None, pro
         raise InvalidInputError(f"image {tuple(y.shape[-2:])} is too small for a {K} px kernel (need >= {2 * K} px per side)")
     refine = {key: options.pop(key) for key in REFINE if key in options}
     refine = {**REFINE, **refine}
-    estimate = estimate_kernel_l0(y, K, iters=iters, progress=progress, **options)
-    kernel = estimate["kernel"]
-    if refine["refine"] not in ("none", "project", "glkm"):
-        raise InvalidInputError(f"refine must be 'none', 'project' or 'glkm', got {refine['refine']!r}")
-    if refine["refine"] != "none":
-        if prior is None:
-            from glkm_prior.prior import KernelPrior
+    if refine["refine"] not in ("none", "project", "glkm", "levels"):
+        raise InvalidInputError(f"refine must be 'none', 'project', 'glkm' or 'levels', got {refine['refine']!r}")
+    if refine["refine"] != "none" and prior is None:
+        from glkm_prior.prior import KernelPrior
 
-            prior = KernelPrior.from_pretrained(kernel_size=31)
+        prior = KernelPrior.from_pretrained(kernel_size=31)
+    hook = None
+    if refine["refine"] == "levels":
+        def hook(k, level, n_levels):
+            if level == n_levels - 1 or k.shape[-1] > prior.size:
+                return k
+            w = prior.invert(fit_kernel(k, prior.size), steps=refine["invert_steps"], seed=seed)
+            with torch.no_grad():
+                return final_cut(fit_kernel(prior.kernel(w), k.shape[-1]), 0)
+    estimate = estimate_kernel_l0(y, K, iters=iters, progress=progress, level_hook=hook, **options)
+    kernel = estimate["kernel"]
+    if refine["refine"] in ("project", "glkm"):
         info = estimate["info"]
         result = glkm_refine(estimate["estimation_image"], estimate["canvas_kernel"], prior, lam=info["final_lam"],
                              threshold=info["final_threshold"], invert_steps=refine["invert_steps"],

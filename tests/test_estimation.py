@@ -265,3 +265,30 @@ def test_a_flat_image_keeps_the_initial_kernel():
     y = torch.full((1, 1, 64, 64), 0.4)  # no gradient anywhere: the kernel step has nothing to fit
     k = estimate_kernel_l0(y, 7, canvas=0)["kernel"]
     assert k.shape == (1, 1, 7, 7) and torch.isfinite(k).all() and k.sum().item() == pytest.approx(1.0)
+
+
+def test_level_hook_sees_every_level_and_its_kernel_is_used():
+    k = _motion_kernel()
+    y = F.conv2d(_scene(0, 120), k)
+    calls = []
+
+    def hook(kernel, level, n_levels):
+        calls.append((kernel.shape[-1], level, n_levels))
+        return torch.ones_like(kernel) / kernel.numel() if level == n_levels - 1 else kernel
+
+    out = estimate_kernel_l0(y, 9, canvas=0, iters=1, level_hook=hook)
+    assert calls == [(7, 0, 2), (9, 1, 2)]
+    assert torch.allclose(out["kernel"], torch.full((1, 1, 9, 9), 1 / 81))  # the hook's last kernel
+
+
+def test_l0_method_refine_options_run_with_a_prior(tiny_prior):
+    from glkm_adapters import l0
+
+    blurry = F.conv2d(_scene(0, 80), _motion_kernel())
+    for refine in ("project", "levels"):
+        result = l0.run_l0(blurry, kernel_size=9, prior=tiny_prior, iters=1, canvas=0, refine=refine, invert_steps=3,
+                           deconvolve=False)
+        assert result["image"] is None and result["kernel"].shape[-1] >= 9
+        assert float(result["kernel"].min()) >= 0 and result["kernel"].sum().item() == pytest.approx(1.0, abs=1e-5)
+    with pytest.raises(InvalidInputError):
+        l0.run_l0(blurry, kernel_size=9, prior=tiny_prior, refine="bogus")

@@ -146,9 +146,11 @@ def resolve_l0_options(options: dict, iters=None) -> dict:
     return cfg
 
 
-def estimate_kernel_l0(y: torch.Tensor, kernel_size: int, *, iters=None, progress=False, **options) -> dict:
+def estimate_kernel_l0(y: torch.Tensor, kernel_size: int, *, iters=None, progress=False, level_hook=None,
+                       **options) -> dict:
     """Blind kernel estimate (1, 1, K, K) of a luma image ``y`` (1, 1, H, W) in [0, 1] (module doc).
-    ``options`` override :data:`L0_DEFAULTS`. Returns ``{"kernel", "canvas_kernel", "estimation_image",
+    ``options`` override :data:`L0_DEFAULTS`; ``level_hook(kernel, level, n_levels)``, if given, maps
+    the kernel at the end of every level (e.g. a projection onto a learned prior). Returns ``{"kernel", "canvas_kernel", "estimation_image",
     "info"}`` (the kernel before the crop to ``kernel_size`` and the image the estimation saw)."""
     start = time.perf_counter()
     cfg = resolve_l0_options(options, iters)
@@ -169,6 +171,7 @@ def estimate_kernel_l0(y: torch.Tensor, kernel_size: int, *, iters=None, progres
         bar = tqdm(total=len(levels) * cfg["iters"], desc="l0 kernel estimation", leave=False)
     state = {"lam": cfg["lam_grad"], "threshold": 0.0}
     trace: list[dict] = []
+    info_levels: list[int] = []
     k = None
     for scale, size in levels:
         ys = resize_image(y, scale)
@@ -178,6 +181,9 @@ def estimate_kernel_l0(y: torch.Tensor, kernel_size: int, *, iters=None, progres
         else:
             k = upscale_kernel(k, 1 / cfg["ratio"], size)
         k = _level(ys, k, state, cfg, trace, bar)
+        if level_hook is not None:
+            k = level_hook(k, len(info_levels), len(levels))
+        info_levels.append(size)
     if bar is not None:
         bar.close()
     if k is None or k.shape[-1] != K:
