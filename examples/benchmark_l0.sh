@@ -29,6 +29,7 @@ run ks31lam5 --option canvas=0 --kernel-size 31 --option lam_grad=5e-3
 # one change at a time from the shipped method (canvas 31)
 run ks31r05 --kernel-size 31 --option ridge=0.5
 run ks31m05 --kernel-size 31 --option margin=0.5
+run c31m025 --option margin=0.25
 run ks31nb1e3 --kernel-size 31 --option 'nonblind={"lam":1e-3}'
 run c31noedge --option edge_select=false
 run c31noprune --option prune=false
@@ -39,6 +40,8 @@ run c31it6 --iters 6
 # step 2 (experimental): the classical kernel projected onto the GLKM prior, and refined through it
 run prj31 --option refine=project
 run glk31 --option refine=glkm
+run glk31a3 --option refine=glkm --option refine_alternations=3
+run lev31 --option refine=levels
 # references: the true kernels through the same deconvolution, and the blurry input
 glkm eval levin --method true-kernel --out "$OUT/true-kernel" --no-progress
 glkm eval levin --method identity --kernel-branch native --out "$OUT/identity" --no-progress
