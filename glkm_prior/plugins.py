@@ -31,6 +31,7 @@ BUILTIN_PLUGINS = {
     "dip": "glkm_adapters.dip",
     "vdip": "glkm_adapters.vdip",
     "fast": "glkm_adapters.fast",
+    "l0": "glkm_adapters.l0",
     "svola": "glkm_adapters.svola",
     "bird": "glkm_adapters.bird",
     "blinddps": "glkm_adapters.blinddps",
