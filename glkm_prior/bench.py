@@ -54,10 +54,10 @@ Scores
 Kernel sizes: the sample's ``kernel_size`` (Levin: the SelfDeblur sizes; Lai and synthetic
 sets: the true kernel's size), else the true kernel's size, else 31; the config's ``kernel_size``
 overrides it: K for every image, or ``'auto'`` (estimated per image from the blurry input by
-:func:`glkm_prior.cli.estimate_kernel_size`, as ``glkm deblur`` does; its seconds count as the
+:func:`glkm_prior.api.estimate_kernel_size`, as ``glkm deblur`` does; its seconds count as the
 method's, its report is the row's ``kernel_size_estimate``). GLKM priors are loaded
 once per generator canvas (31 or 75, :func:`glkm_prior.prior.bundle_spec`) with
-:func:`glkm_prior.cli.load_prior` (an untrained prior with a loud warning when no weights are
+:func:`glkm_prior.api.load_prior` (an untrained prior with a loud warning when no weights are
 bundled yet; the summary says so) and handed to the method as ``prior=``.
 
 Method calling convention
@@ -421,7 +421,7 @@ class _Runner:
         return self.cfg.kernel_branch == "glkm" and self.cfg.method != TRUE_KERNEL_METHOD
 
     def prior_for(self, kernel_size: int):
-        from .cli import load_prior
+        from .api import load_prior
         from .prior import bundle_spec
 
         canvas = bundle_spec(kernel_size)["size"]
@@ -541,7 +541,7 @@ class _Runner:
             true_k = np.ascontiguousarray(true_k[::-1, ::-1])
         size_estimate = None
         if cfg.kernel_size == "auto":
-            from .cli import estimate_kernel_size
+            from .api import estimate_kernel_size
 
             size_estimate = estimate_kernel_size(to_tensor(blurry), cfg.kernel_branch, cfg.weights, cfg.revision, seed,
                                                  warn=self.log, pm=self.pm)
