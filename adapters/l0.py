@@ -6,7 +6,8 @@ hyper-Laplacian non-blind deconvolution as ``fast`` (:mod:`glkm_adapters.nonblin
 methods' results differ only by their kernels. ``kernel_branch`` and ``prior`` are accepted for
 the harness's calling convention and not used (``prior`` only by the experimental ``refine``).
 The kernel returned is ``K`` px or, when the estimate's support needs more room, the smallest odd
-size that holds it (at most ``max(K, canvas)``; see ``glkm_prior.estimation.pyramid``).
+size that holds it (at most ``max(K, canvas)``, or ``ceil(canvas_scale * K)`` above the canvas; see
+``glkm_prior.estimation.pyramid``).
 """
 
 from __future__ import annotations

@@ -292,3 +292,25 @@ def test_l0_method_refine_options_run_with_a_prior(tiny_prior):
         assert float(result["kernel"].min()) >= 0 and result["kernel"].sum().item() == pytest.approx(1.0, abs=1e-5)
     with pytest.raises(InvalidInputError):
         l0.run_l0(blurry, kernel_size=9, prior=tiny_prior, refine="bogus")
+
+
+def test_canvas_scale_gives_large_kernels_room():
+    from glkm_prior.estimation.pyramid import canvas_size
+
+    # Levin's sizes (up to the 31 px canvas) keep the 31 px canvas; canvas 0 keeps the given size
+    assert [canvas_size(K, 31, 1.5, (255, 255)) for K in (13, 19, 27, 31)] == [31, 31, 31, 31]
+    assert canvas_size(9, 0, 1.5, (120, 120)) == 9
+    # Lai's real 51-75 px kernels: room for a support that is off-centre about its centroid
+    assert [canvas_size(K, 31, 1.5, (800, 1000)) for K in (33, 51, 55, 75)] == [51, 77, 83, 113]
+    assert canvas_size(75, 31, 1.0, (800, 1000)) == 75
+    # capped by the image (about half its shorter side), never below K
+    assert canvas_size(51, 31, 1.5, (130, 300)) == 65 and canvas_size(75, 31, 1.5, (150, 150)) == 75
+    k = _motion_kernel()
+    y = F.conv2d(_scene(1, 120), k)
+    result = estimate_kernel_l0(y, 9, canvas=7, iters=2)
+    assert result["info"]["canvas"] == 15 and result["canvas_kernel"].shape == (1, 1, 15, 15)
+    assert result["kernel"].shape[-1] % 2 == 1 and 9 <= result["kernel"].shape[-1] <= 15
+    assert estimate_kernel_l0(y, 9, canvas=9, iters=1)["info"]["canvas"] == 9
+    assert estimate_kernel_l0(y, 9, canvas=7, canvas_scale=1.0, iters=1)["info"]["canvas"] == 9
+    with pytest.raises(InvalidInputError):
+        estimate_kernel_l0(y, 9, canvas_scale=0.5)
