@@ -30,8 +30,8 @@ import torch.nn.functional as F
 
 from glkm_prior.branch import check_blurry
 from glkm_prior.errors import GLKMError, InvalidInputError
-from glkm_prior.kernel_estimation import (KernelDataTerm, StackedDataTerms, clean_kernel, l0_image_step, odd, resize_image,
-                                          resize_kernel)
+from glkm_prior.kernel_estimation import (KernelDataTerm, StackedDataTerms, clean_kernel, informative_crop, l0_image_step, odd,
+                                          resize_image, resize_kernel)
 from glkm_prior.physics import kernel_extent
 from glkm_prior.plugins import hookimpl, make_kernel_branch, project_kernel
 from glkm_prior.prior import AUTO_KERNEL_RANGE, KernelPrior, select_prior_folder, to_luma
@@ -85,21 +85,6 @@ def branch_prior(prior: KernelPrior | None, kernel_size: int, weights=None, canv
     if member == Path(prior.source):
         return prior
     return KernelPrior.from_pretrained(member)
-
-
-def informative_crop(y: torch.Tensor, max_side: int) -> tuple[int, int, int, int]:
-    """(top, left, height, width) of the ``max_side`` window with the most gradient energy."""
-    H, W = y.shape[-2:]
-    h, w = min(H, max_side), min(W, max_side)
-    if (h, w) == (H, W):
-        return 0, 0, H, W
-    gx = F.pad((y[..., :, 1:] - y[..., :, :-1]).abs(), (0, 1))
-    gy = F.pad((y[..., 1:, :] - y[..., :-1, :]).abs(), (0, 0, 0, 1))
-    stride = max(1, min(h, w) // 8)
-    energy = F.avg_pool2d(gx + gy, (h, w), stride=stride)
-    idx = int(energy.flatten().argmax())
-    top, left = (idx // energy.shape[-1]) * stride, (idx % energy.shape[-1]) * stride
-    return top, left, h, w
 
 
 def _pyramid(kernel_size: int, branch_size: int, min_kernel: int) -> list[tuple[float, int, bool]]:

@@ -21,12 +21,17 @@ from glkm_prior.errors import InvalidInputError
 from glkm_prior.estimation import L0_DEFAULTS, estimate_kernel_l0, final_cut
 from glkm_prior.estimation.glkm_refine import glkm_refine
 from glkm_prior.estimation.pyramid import trim_kernel
+from glkm_prior.kernel_estimation import informative_crop
 from glkm_prior.physics import fit_kernel
 from glkm_prior.plugins import hookimpl
 from glkm_prior.prior import to_luma
 
 from .nonblind import nonblind as nonblind_deconv
 
+
+#: The kernel is estimated on the most textured ``max_side`` x ``max_side`` window of larger
+#: images (every image of the Lai uniform set fits; a 12-megapixel photo would take minutes).
+MAX_SIDE = 1024
 
 #: Step 2 of issue 24 (experimental): ``refine`` 'none' (classical kernel), 'project' (its
 #: projection onto the GLKM prior's manifold), 'glkm' (projection, then Adam on the latent) or
@@ -45,6 +50,11 @@ def run_l0(blurry, *, kernel_size, kernel_branch="glkm", seed=0, iters=None, pro
     y = to_luma(blurry)
     if min(y.shape[-2:]) < 2 * K:
         raise InvalidInputError(f"image {tuple(y.shape[-2:])} is too small for a {K} px kernel (need >= {2 * K} px per side)")
+    max_side = options.pop("max_side", MAX_SIDE)
+    if isinstance(max_side, bool) or not isinstance(max_side, int) or max_side < 2 * K:
+        raise InvalidInputError(f"max_side must be an integer >= 2 x the kernel size ({2 * K}), got {max_side!r}")
+    top, left, h, w = informative_crop(y, max_side)  # larger photos: the most textured window
+    y = y[..., top: top + h, left: left + w]
     refine = {key: options.pop(key) for key in REFINE if key in options}
     refine = {**REFINE, **refine}
     if refine["refine"] not in ("none", "project", "glkm", "levels"):
@@ -75,7 +85,8 @@ def run_l0(blurry, *, kernel_size, kernel_branch="glkm", seed=0, iters=None, pro
     if callback is not None and image is not None:
         with torch.no_grad():
             callback(len(estimate["info"]["trace"]), image, kernel)
-    info = {**estimate["info"], "seconds_kernel": t_kernel, "seconds_total": time.perf_counter() - start}
+    info = {**estimate["info"], "estimation_crop": [top, left, h, w], "seconds_kernel": t_kernel,
+            "seconds_total": time.perf_counter() - start}
     return {"image": image, "kernel": kernel, "info": info}
 
 

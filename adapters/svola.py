@@ -34,14 +34,14 @@ import torch
 
 from glkm_prior.branch import KernelBranch, check_blurry
 from glkm_prior.errors import InvalidInputError
-from glkm_prior.kernel_estimation import resize_image
+from glkm_prior.kernel_estimation import informative_crop, resize_image
 from glkm_prior.plugins import hookimpl, make_kernel_branch, project_kernel
 from glkm_prior.prior import KernelPrior, to_luma
 from glkm_prior.svola import parse_grid, svola_blur, svola_windows, window_centres, window_profiles
 
 from .glkm_branch import GLKMKernelBranch
 from .dip import DIPConfig, SelfDeblur, make_config
-from .fast import KERNEL_LR, branch_prior, estimate_kernels, informative_crop, resolve_options, run_fast
+from .fast import KERNEL_LR, branch_prior, estimate_kernels, resolve_options, run_fast
 from .nonblind import noise_adapted_lam
 from .nonblind import nonblind as nonblind_deconv
 

@@ -200,3 +200,18 @@ def odd(n: float) -> int:
     """Nearest odd integer >= 1."""
     m = int(math.floor(n))
     return max(1, m if m % 2 == 1 else m + 1)
+
+
+def informative_crop(y: torch.Tensor, max_side: int) -> tuple[int, int, int, int]:
+    """(top, left, height, width) of the ``max_side`` window with the most gradient energy."""
+    H, W = y.shape[-2:]
+    h, w = min(H, max_side), min(W, max_side)
+    if (h, w) == (H, W):
+        return 0, 0, H, W
+    gx = F.pad((y[..., :, 1:] - y[..., :, :-1]).abs(), (0, 1))
+    gy = F.pad((y[..., 1:, :] - y[..., :-1, :]).abs(), (0, 0, 0, 1))
+    stride = max(1, min(h, w) // 8)
+    energy = F.avg_pool2d(gx + gy, (h, w), stride=stride)
+    idx = int(energy.flatten().argmax())
+    top, left = (idx // energy.shape[-1]) * stride, (idx % energy.shape[-1]) * stride
+    return top, left, h, w

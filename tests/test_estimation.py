@@ -314,3 +314,19 @@ def test_canvas_scale_gives_large_kernels_room():
     assert estimate_kernel_l0(y, 9, canvas=7, canvas_scale=1.0, iters=1)["info"]["canvas"] == 9
     with pytest.raises(InvalidInputError):
         estimate_kernel_l0(y, 9, canvas_scale=0.5)
+
+
+def test_l0_method_estimates_on_the_most_textured_window_of_a_large_image():
+    """max_side: a flat image with one textured corner is estimated on that corner's window."""
+    from glkm_adapters.l0 import run_l0
+
+    g = torch.Generator().manual_seed(0)
+    blurry = torch.full((1, 1, 200, 260), 0.5)
+    blurry[..., 120:, 180:] = torch.rand(1, 1, 80, 80, generator=g)
+    out = run_l0(blurry, kernel_size=9, max_side=100, deconvolve=False)
+    top, left, h, w = out["info"]["estimation_crop"]
+    # windows sit on a stride-12 grid: the best one covers >= 76 of the 80 textured rows and columns
+    assert (h, w) == (100, 100) and top + h <= 200 and left + w <= 260
+    assert min(top + h, 200) - max(top, 120) >= 76 and min(left + w, 260) - max(left, 180) >= 76
+    with pytest.raises(InvalidInputError, match="max_side"):
+        run_l0(blurry, kernel_size=9, max_side=10, deconvolve=False)
