@@ -34,7 +34,8 @@ from glkm_prior.kernel_estimation import (KernelDataTerm, StackedDataTerms, clea
                                           resize_image, resize_kernel)
 from glkm_prior.physics import kernel_extent
 from glkm_prior.plugins import hookimpl, make_kernel_branch, project_kernel
-from glkm_prior.prior import AUTO_KERNEL_RANGE, KernelPrior, select_prior_folder, to_luma
+from glkm_prior.prior import (AUTO_KERNEL_MARGIN, AUTO_KERNEL_RANGE, KernelPrior, auto_kernel_side, select_prior_folder,
+                              to_luma)
 
 from .nonblind import nonblind as nonblind_deconv
 
@@ -196,7 +197,7 @@ def estimate_kernels(ys, kernel_size, branch, branch_size, cfg, *, lr, pm=None, 
 
 #: Kernel-size estimation (``--kernel-size auto``): a coarse run at ``SIZE_PROBE`` px for the
 #: largest size, the result's extent (97 % of the mass) times ``SIZE_MARGIN`` plus 2 px.
-SIZE_PROBE, SIZE_MARGIN, SIZE_RANGE = 31, 1.25, AUTO_KERNEL_RANGE
+SIZE_PROBE, SIZE_MARGIN, SIZE_RANGE = 31, AUTO_KERNEL_MARGIN, AUTO_KERNEL_RANGE
 
 
 def estimate_kernel_size(blurry: torch.Tensor, *, kernel_branch="glkm", prior=None, pm=None, seed=0,
@@ -224,7 +225,7 @@ def estimate_kernel_size(blurry: torch.Tensor, *, kernel_branch="glkm", prior=No
     kernel, _, _ = estimate_kernels([y_probe], SIZE_PROBE, branch, SIZE_PROBE, dict(DEFAULTS), lr=lr, pm=pm,
                                     progress=progress, desc="kernel-size estimate")
     extent = kernel_extent(kernel) / scale
-    size = odd(min(max(SIZE_MARGIN * extent + 2, lo), largest))
+    size = odd(min(max(auto_kernel_side(extent), lo), largest))
     return {"kernel_size": size, "extent": round(extent, 1), "max_size": largest, "seconds": time.perf_counter() - start}
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import torch
 
 from .physics import kernel_extent
+from .prior import auto_kernel_side
 
 #: A kernel whose 97 % mass window is at most this many px wide is "nearly a point".
 TRIVIAL_EXTENT = 3
@@ -27,7 +28,7 @@ def kernel_warnings(kernel: torch.Tensor, *, largest_size: int, size_estimate: d
             f"close to the input; if the photo looks blurred, set the kernel size yourself (--kernel-size, e.g. "
             f"{min(25, largest_size) | 1}) or try another method (--method dip)")
     estimated = None if size_estimate is None else size_estimate.get("extent")
-    clipped = estimated is not None and estimated * 1.25 + 2 > largest_size
+    clipped = estimated is not None and auto_kernel_side(estimated) > largest_size
     if extent >= FILL_FRACTION * K or clipped:
         if K >= largest_size or clipped:
             warnings.append(

@@ -32,6 +32,14 @@ from .physics import check_image, fit_kernel
 MIN_KERNEL_SIZE, MAX_KERNEL_SIZE = 3, 101
 #: ``--kernel-size auto`` (adapters/fast.py ``estimate_kernel_size``) picks an odd size in this range.
 AUTO_KERNEL_RANGE = (11, 75)
+#: ``--kernel-size auto`` makes the kernel this many times the estimated blur extent, plus 2 px.
+AUTO_KERNEL_MARGIN = 1.25
+
+
+def auto_kernel_side(extent: float) -> float:
+    """The kernel side (px, before rounding to odd and clamping) that ``--kernel-size auto``
+    gives a blur of ``extent`` px."""
+    return AUTO_KERNEL_MARGIN * extent + 2
 
 
 def to_luma(image: torch.Tensor) -> torch.Tensor:
