@@ -329,8 +329,27 @@ def test_lai_layout_colour_and_categories(tmp_path):
     row = rows[1]
     est, gt = read_image(tmp_path / "out" / row["image"]), read_image(root / "sharp" / "manmade_01.png")
     assert est.shape == gt.shape == (80, 96, 3)
-    res = metrics.align_upto_shift(metrics.rgb_to_y(est), metrics.rgb_to_y(gt))  # scored on MATLAB Y
+    res = metrics.align_upto_shift(metrics.rgb_to_y(est), metrics.rgb_to_y(gt), maxshift=10)  # scored on MATLAB Y
     assert res.psnr == pytest.approx(row["psnr"], abs=1e-9)
+
+
+def test_lai_layout_searches_shifts_up_to_10_px(tmp_path):
+    """Lai et al.'s 51-75 px kernels sit up to 7 px off their centre: a result shifted by 7 px
+    (here the blurry file is the sharp photo moved by 7 px; method identity) is found at +-10 px
+    on the Lai layout, as SelfDeblur's statistic_lai.m does, where Levin's +-5 px would miss it."""
+    root = fake_lai(tmp_path / "lai")
+    sharp = read_image(root / "sharp" / "manmade_01.png")
+    moved = np.roll(sharp, (7, -7), axis=(0, 1)) + np.random.default_rng(0).normal(0, 0.01, sharp.shape)
+    for path in (root / "blurred").glob("*"):
+        path.unlink()
+    Image.fromarray((moved.clip(0, 1) * 255).round().astype(np.uint8)).save(root / "blurred" / "manmade_01_kernel_01.png")
+    cfg = bench.BenchConfig(dataset=str(root), method="identity", kernel_branch="native", out=str(tmp_path / "out"))
+    bench.run_benchmark(cfg, progress=False, log=lambda m: None)
+    (row,) = _results(tmp_path / "out")
+    assert (row["shift_y"], row["shift_x"]) == (7, -7)
+    y_moved, y_sharp = metrics.rgb_to_y(read_image(tmp_path / "out" / row["image"])), metrics.rgb_to_y(sharp)
+    assert row["psnr"] == pytest.approx(metrics.align_upto_shift(y_moved, y_sharp, maxshift=10).psnr, abs=1e-9)
+    assert row["psnr"] > metrics.align_upto_shift(y_moved, y_sharp, maxshift=5).psnr + 10
 
 
 def test_photos_without_ground_truth_get_no_reference_scores_per_category(tmp_path):
