@@ -29,8 +29,8 @@ code is this project's own):
 * native kernel: ``fcn(200, K*K)``: Linear 200 -> 1000, ReLU6, Linear -> K^2, softmax, on a
   fixed uniform [0, 0.1) input; Adam lr 2e-4 (``lr_blur``). The softmax is the kernel's
   normalisation: it is >= 0 and sums to 1 after every step by construction, and BIRD applies no
-  other projection to it (so ``bird-native`` needs no ``glkm_project_kernel`` work; the loop
-  still calls the hook after every step, as every loop does).
+  other projection to it (so ``bird-native`` keeps the default no-op ``project_``; the loop
+  still calls ``branch.project_(step)`` after every step, as every loop does).
 * 100 optimisation steps (``Optimization_steps``); the result is the x0 of the last iteration.
 
 GLKM branch: Adam on ``w`` in the same optimiser (second group) at 2e-2. Not tuned (no
@@ -55,7 +55,7 @@ from glkm_prior.branch import check_blurry
 from glkm_prior.diffusion import Denoiser, as_denoiser, ddim_timesteps, ddim_trajectory, project_to_sphere_
 from glkm_prior.errors import InvalidInputError
 from glkm_prior.physics import blur
-from glkm_prior.plugins import build_kernel_branch, hookimpl, project_kernel
+from glkm_prior.plugins import build_kernel_branch, hookimpl
 from glkm_prior.prior import check_kernel_size, to_luma
 
 from glkm_adapters.native_branch import NativeMLPKernelBranch
@@ -159,7 +159,7 @@ class BirdLoop:
         loss.backward()
         self.optimizer.step()
         project_to_sphere_(self.x_T, self.radius)
-        project_kernel(self.branch, step, pm=self.pm)
+        self.branch.project_(step)
         return loss.detach(), x0.detach(), k.detach()
 
     def run(self, *, progress: bool = False, callback=None, trace_every: int | None = None) -> dict:

@@ -62,7 +62,7 @@ from glkm_prior.branch import check_blurry
 from glkm_prior.diffusion import DDPMChain, Denoiser, as_denoiser, respaced_timesteps
 from glkm_prior.errors import InvalidInputError
 from glkm_prior.physics import blur
-from glkm_prior.plugins import build_kernel_branch, hookimpl, project_kernel
+from glkm_prior.plugins import build_kernel_branch, hookimpl
 from glkm_prior.prior import check_kernel_size
 
 from glkm_adapters.bird import from_model_image, to_model_image
@@ -184,7 +184,7 @@ class BlindDPSSampler:
                 group["lr"] = lr
             self.optimizer.step()
             self.optimizer.zero_grad(set_to_none=True)
-            project_kernel(self.branch, n, pm=self.pm)
+            self.branch.project_(n)
         return float(distance.detach())
 
     def run(self, *, progress: bool = False, callback=None, trace_every: int | None = None) -> dict:

@@ -58,7 +58,7 @@ from glkm_prior.branch import check_blurry
 from glkm_prior.checkpoint import RunCheckpoint
 from glkm_prior.errors import InvalidInputError, WeightsError
 from glkm_prior.physics import blur
-from glkm_prior.plugins import build_kernel_branch, hookimpl, project_kernel
+from glkm_prior.plugins import build_kernel_branch, hookimpl
 from glkm_prior.prior import KernelPrior, check_kernel_size, to_luma
 from glkm_prior.ssim_loss import SSIMToReference
 
@@ -342,18 +342,14 @@ class DeepPriorLoop:
         return self.branch().reshape(1, 1, self.K, self.K)
 
     def optimise(self, loss: torch.Tensor, step: int) -> bool:
-        """zero_grad, backward, Adam step, per-step kernel projection (hook). True if stepped."""
+        """zero_grad, backward, Adam step, the branch's per-step ``project_``. True if stepped."""
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if not self.grads_ok():
             return False
         self.optimizer.step()
-        self.project(step)
+        self.branch.project_(step)
         return True
-
-    def project(self, step: int) -> None:
-        """The per-step ``glkm_project_kernel`` hook on the kernel branch."""
-        project_kernel(self.branch, step, pm=self.pm)
 
     def grads_ok(self) -> bool:
         return True

@@ -33,7 +33,7 @@ from glkm_prior.errors import GLKMError, InvalidInputError
 from glkm_prior.kernel_estimation import (KernelDataTerm, StackedDataTerms, clean_kernel, informative_crop, l0_image_step, odd,
                                           resize_image, resize_kernel)
 from glkm_prior.physics import kernel_extent
-from glkm_prior.plugins import hookimpl, make_kernel_branch, project_kernel
+from glkm_prior.plugins import hookimpl, make_kernel_branch
 from glkm_prior.prior import (AUTO_KERNEL_MARGIN, AUTO_KERNEL_RANGE, KernelPrior, auto_kernel_side, select_prior_folder,
                               to_luma)
 
@@ -104,14 +104,13 @@ def _pyramid(kernel_size: int, branch_size: int, min_kernel: int) -> list[tuple[
     return levels
 
 
-def estimate_kernels(ys, kernel_size, branch, branch_size, cfg, *, lr, pm=None, project=None, progress=False,
+def estimate_kernels(ys, kernel_size, branch, branch_size, cfg, *, lr, progress=False,
                      desc="fast kernel estimation", finest_levels=None, penalty=None):
     """Coarse-to-fine kernel estimation of N images at once, each with its own kernel.
 
     ``ys``: N luma images (1, 1, h_n, w_n); ``branch()`` -> (N, 1, branch_size, branch_size), its
     ``parameters()`` are optimised (the N problems are independent: their losses add up and
-    Adam is element-wise); ``project(step)`` runs after every Adam step (default: the
-    ``glkm_project_kernel`` hook on ``branch``); ``finest_levels`` runs only that many of the
+    Adam is element-wise); ``branch.project_(step)`` runs after every Adam step; ``finest_levels`` runs only that many of the
     finest pyramid levels (a refinement of a kernel that is already close); ``penalty()``, if
     given, is added to the branch levels' loss (e.g. a pull towards a reference latent). Returns
     ``(kernels (N, 1, K, K), trace, steps)``.
@@ -122,9 +121,6 @@ def estimate_kernels(ys, kernel_size, branch, branch_size, cfg, *, lr, pm=None, 
         levels = [level for level in levels if level[2]]
     if finest_levels is not None:
         levels = levels[-int(finest_levels):]
-    if project is None:
-        def project(step):
-            project_kernel(branch, step, pm=pm)
     params = list(branch.parameters())
     state = {"lam": cfg["lam_image"], "step": 0}
     trace = []
@@ -157,9 +153,9 @@ def estimate_kernels(ys, kernel_size, branch, branch_size, cfg, *, lr, pm=None, 
                     loss = loss + penalty()
                 loss.backward()
                 opt.step()
-                state["step"] += 1
                 if use_project:
-                    project(state["step"])
+                    branch.project_(state["step"])
+                state["step"] += 1
             trace.append({"kernel_size": size, "data_term": float(loss.detach()) / len(ys_l)})
             state["lam"] = max(state["lam"] * cfg["lam_decay"], cfg["lam_min"])
             if bar is not None:
@@ -222,7 +218,7 @@ def estimate_kernel_size(blurry: torch.Tensor, *, kernel_branch="glkm", prior=No
         prior = KernelPrior.from_pretrained(kernel_size=SIZE_PROBE)
     branch = make_kernel_branch(kernel_branch, y_probe, SIZE_PROBE, pm=pm, seed=seed, prior=prior)
     lr = KERNEL_LR.get(kernel_branch, branch.default_lr)
-    kernel, _, _ = estimate_kernels([y_probe], SIZE_PROBE, branch, SIZE_PROBE, dict(DEFAULTS), lr=lr, pm=pm,
+    kernel, _, _ = estimate_kernels([y_probe], SIZE_PROBE, branch, SIZE_PROBE, dict(DEFAULTS), lr=lr,
                                     progress=progress, desc="kernel-size estimate")
     extent = kernel_extent(kernel) / scale
     size = odd(min(max(auto_kernel_side(extent), lo), largest))
@@ -276,7 +272,7 @@ def run_fast(blurry, *, kernel_size, kernel_branch="glkm", seed=0, iters=None, p
     lr = kernel_lr if kernel_lr is not None else KERNEL_LR.get(kernel_branch, branch.default_lr)
     t_init = time.perf_counter() - start
 
-    kernel, trace, steps = estimate_kernels([y], K, branch, K_b, cfg, lr=lr, pm=pm, progress=progress)
+    kernel, trace, steps = estimate_kernels([y], K, branch, K_b, cfg, lr=lr, progress=progress)
     t_kernel = time.perf_counter() - start
 
     image = nonblind_deconv(blurry, kernel, **(nonblind or {})) if deconvolve else None

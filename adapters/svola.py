@@ -35,7 +35,7 @@ import torch
 from glkm_prior.branch import KernelBranch, check_blurry
 from glkm_prior.errors import InvalidInputError
 from glkm_prior.kernel_estimation import informative_crop, resize_image
-from glkm_prior.plugins import hookimpl, make_kernel_branch, project_kernel
+from glkm_prior.plugins import hookimpl, make_kernel_branch
 from glkm_prior.prior import KernelPrior, to_luma
 from glkm_prior.svola import parse_grid, svola_blur, svola_windows, window_centres, window_profiles
 
@@ -81,10 +81,11 @@ class PatchKernels(KernelBranch):
             return prior.kernel(torch.cat([b.w for b in self.branches]), self.kernel_size)
         return torch.cat([b().reshape(1, 1, self.kernel_size, self.kernel_size) for b in self.branches])
 
-    def project_each(self, step: int, pm=None) -> None:
-        """The ``glkm_project_kernel`` hook on every cell's branch."""
+    @torch.no_grad()
+    def project_(self, step: int) -> None:
+        """Every cell's own per-step projection."""
         for b in self.branches:
-            project_kernel(b, step, pm=pm)
+            b.project_(step)
 
 
 def make_patch_kernels(kernel_branch: str, blurry, kernel_size: int, cells: int, *, pm=None, seed=0,
@@ -188,10 +189,8 @@ def run_svola_fast(blurry, *, kernel_size, kernel_branch="glkm", seed=0, iters=N
         def penalty():
             return anchor * sum((b.w - w_global).square().mean() for b in patches.branches)
 
-    kernels, trace, steps = estimate_kernels(ys, K, patches, K_b, cell_cfg, lr=lr, pm=pm,
-                                             project=lambda step: patches.project_each(step, pm=pm),
-                                             progress=progress, desc="svola cell kernels", finest_levels=cell_levels,
-                                             penalty=penalty)
+    kernels, trace, steps = estimate_kernels(ys, K, patches, K_b, cell_cfg, lr=lr, progress=progress,
+                                             desc="svola cell kernels", finest_levels=cell_levels, penalty=penalty)
     t_kernel = time.perf_counter() - start
     image = svola_deconvolve(blurry, kernels, grid, **(nonblind or {}))
     if callback is not None:
@@ -250,9 +249,6 @@ class SVOLASelfDeblur(SelfDeblur):
 
     def forward_model(self, out_x: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
         return svola_blur(out_x, k, self.windows)
-
-    def project(self, step: int) -> None:
-        self.branch.project_each(step, pm=self.pm)
 
 
 @hookimpl

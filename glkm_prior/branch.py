@@ -13,7 +13,11 @@ class KernelBranch(nn.Module):
 
     * ``parameters()`` yields exactly the tensors the loop's optimiser must update;
     * ``forward()`` returns the current kernel (1, 1, K, K): cross-correlation, >= 0, sum 1;
-    * ``project_()`` applies an in-place projection after each optimiser step (default none);
+    * ``project_(step)`` applies an in-place projection after each optimiser step (default
+      none): every loop calls it right after ``optimizer.step()``, with the 0-based step number.
+      It is the one per-step projection mechanism: a plugin that needs one (e.g. clamping or
+      renormalising its parameters) supplies it by overriding this method on the branch class
+      its ``glkm_kernel_branches`` factory returns;
     * ``default_lr`` is the learning rate of the branch's reference implementation.
     """
 
@@ -28,8 +32,8 @@ class KernelBranch(nn.Module):
         raise NotImplementedError
 
     @torch.no_grad()
-    def project_(self) -> None:
-        """In-place projection after an optimiser step; none by default."""
+    def project_(self, step: int) -> None:
+        """In-place projection after optimiser step ``step``; none by default."""
 
     def extra_repr(self) -> str:
         return f"kernel_size={self.kernel_size}"

@@ -9,7 +9,10 @@ Vocabulary:
 * a **kernel branch** is the part of a blind-deblurring loop that produces the blur kernel:
   an ``nn.Module`` (:class:`glkm_prior.branch.KernelBranch`) whose ``parameters()`` are exactly
   what the loop's optimiser updates, whose ``forward()`` returns the current kernel
-  (B, 1, K, K) (cross-correlation, >= 0, sums to 1), initialised from the blurry image;
+  (B, 1, K, K) (cross-correlation, >= 0, sums to 1), initialised from the blurry image; a
+  per-step projection, if the branch needs one, is its own ``project_(step)`` method, which
+  every loop calls right after ``optimizer.step()`` (no hook: a plugin supplies it with the
+  branch class its factory returns);
 * a **method** is a whole deblurring loop (an image prior such as DIP or VDIP plus the
   kernel branch it asks for by name).
 """
@@ -38,20 +41,3 @@ def glkm_methods(register):
     returns at least ``{"image": (1, C, H, W) tensor in [0, 1], "kernel": (1, 1, K, K)}``.
     """
 
-
-@hookspec(firstresult=True)
-def glkm_kernel_layout(kernel, baseline):
-    """Return ``kernel`` (B, 1, K, K) in the layout ``baseline`` expects, or None if unknown.
-
-    Examples: SelfDeblur reads a flat (K*K,) softmax vector; BIRD a (C, 1, K, K) per-channel
-    weight; BlindDPS a kernel scaled to [-1, 1]. The first plugin that answers wins.
-    """
-
-
-@hookspec
-def glkm_project_kernel(branch, step):
-    """Per-step projection or normalisation, called by loops right after ``optimizer.step()``.
-
-    Every plugin may act on branches it owns (check ``isinstance``) and must leave others
-    untouched; e.g. a native MLP branch that BIRD renormalises after each step.
-    """

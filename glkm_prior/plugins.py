@@ -26,7 +26,6 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 BUILTIN_PLUGINS = {
     "glkm": "glkm_adapters.glkm_branch",
     "native": "glkm_adapters.native_branch",
-    "layouts": "glkm_adapters.layouts",
     "nonblind": "glkm_adapters.nonblind",
     "dip": "glkm_adapters.dip",
     "vdip": "glkm_adapters.vdip",
@@ -143,19 +142,6 @@ def get_method(name: str, pm: pluggy.PluginManager | None = None) -> Registratio
     if name not in offered:
         raise PluginError(f"unknown method {name!r}; registered: {', '.join(sorted(offered)) or 'none'}")
     return offered[name]
-
-
-def kernel_layout(kernel, baseline: str, pm: pluggy.PluginManager | None = None):
-    """The kernel in the layout ``baseline`` expects (first plugin that knows it answers)."""
-    out = (pm or get_plugin_manager()).hook.glkm_kernel_layout(kernel=kernel, baseline=baseline)
-    if out is None:
-        raise PluginError(f"no plugin knows the kernel layout of baseline {baseline!r}")
-    return out
-
-
-def project_kernel(branch, step: int, pm: pluggy.PluginManager | None = None) -> None:
-    """Run every plugin's per-step projection on ``branch`` (call after ``optimizer.step()``)."""
-    (pm or get_plugin_manager()).hook.glkm_project_kernel(branch=branch, step=step)
 
 
 def describe(pm: pluggy.PluginManager | None = None) -> list[dict]:

@@ -13,9 +13,9 @@ import pytest
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from conftest import REPO, plugin_manager
+from conftest import REPO, boxed_branch_plugin, mass_outside_centre, plugin_manager
 
-from glkm_prior import blur, hookimpl, plugins
+from glkm_prior import blur, plugins
 from glkm_prior.diffusion import (DDPMChain, Denoiser, alphas_cumprod_from, as_denoiser, ddim_step, ddim_timesteps,
                                   ddim_trajectory, linear_alphas_cumprod, load_diffusers_unet, load_guided_diffusion,
                                   load_guided_diffusion_state, project_to_sphere_, respaced_timesteps)
@@ -210,19 +210,9 @@ def test_denoiser_wraps_without_copy_and_freezes():
 
 
 # =========================================================================== BIRD
-class ProjectionSpy:
-    def __init__(self):
-        self.steps = []
-
-    @hookimpl
-    def glkm_project_kernel(self, branch, step):
-        self.steps.append(step)
-
-
 @pytest.mark.parametrize("branch", ["glkm", "native"])
 def test_bird_runs_five_steps_with_either_branch(blurry, tiny_prior, branch):
-    spy = ProjectionSpy()
-    pm = plugin_manager(glkm=glkm_branch, native=native_branch, bird=bird, spy=spy)
+    pm = plugin_manager(glkm=glkm_branch, native=native_branch, bird=bird)
     den = tiny()
     loop = bird.BirdLoop(blurry, K, denoiser=den, kernel_branch=branch, prior=tiny_prior, pm=pm, seed=3,
                          config=bird.BirdConfig(iters=5))
@@ -242,9 +232,10 @@ def test_bird_runs_five_steps_with_either_branch(blurry, tiny_prior, branch):
     assert not any(p is q for g in groups for p in g["params"] for q in den.unet.parameters())
     x_T0 = loop.x_T.detach().clone()
 
-    kernels = []
+    kernels, projected = [], []
+    loop.branch.project_ = projected.append  # a spy on the branch's per-step projection
     out = loop.run(callback=lambda step, image, k: kernels.append(k), trace_every=1)
-    assert spy.steps == [0, 1, 2, 3, 4]  # the projection hook after every step
+    assert projected == [0, 1, 2, 3, 4]  # branch.project_(step) after every step
     assert len(kernels) == 5 and all((k >= 0).all() and abs(k.sum().item() - 1) < 1e-5 for k in kernels)
     assert out["image"].shape == blurry.shape and 0 <= out["image"].min() and out["image"].max() <= 1
     k = out["kernel"]
@@ -313,6 +304,21 @@ def test_blinddps_native_kernel_diffusion(pm, blurry, tiny_prior):
     with pytest.raises(InvalidInputError, match="trained on 16x16 kernels; got 8x8: use kernel_size=16"):
         blinddps.run_blinddps(blurry, kernel_size=KN, kernel_branch="native", iters=2, pm=pm, denoiser=den,
                               kernel_denoiser=tiny(channels=1, image_size=16), progress=False)
+
+
+@pytest.mark.parametrize("method", ["bird", "blinddps"])
+def test_a_branch_projection_supplied_by_a_plugin_shapes_the_result(blurry, method):
+    """BIRD and BlindDPS call ``branch.project_(step)`` after each kernel step: a plugin's branch
+    confined to the central 3x3 by its projection gives such kernels, its unprojected twin not."""
+    plugin = boxed_branch_plugin()
+    pm = plugin_manager(bird=bird, blinddps=blinddps, boxed=plugin)
+    run = plugins.get_method(method, pm).factory
+    steps = {"iters": 3, "ddim_steps": 2} if method == "bird" else {"iters": 3}
+    results = {name: run(blurry, kernel_size=K, kernel_branch=name, seed=0, progress=False, pm=pm, denoiser=tiny(),
+                         **steps)["kernel"] for name in ("boxed", "unboxed")}
+    assert [b.steps for b in plugin.made] == [[0, 1, 2], [0, 1, 2]]
+    assert float(mass_outside_centre(results["boxed"]).max()) < 1e-6
+    assert float(mass_outside_centre(results["unboxed"]).min()) > 0.05
 
 
 # =========================================================================== loaders

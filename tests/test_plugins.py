@@ -4,7 +4,7 @@ import types
 
 import pytest
 import torch
-from conftest import plugin_manager
+from conftest import boxed_branch_plugin, mass_outside_centre, plugin_manager
 
 from glkm_prior import plugins
 from glkm_prior.branch import KernelBranch
@@ -17,12 +17,11 @@ README = plugins.__file__.replace("glkm_prior/plugins.py", "README.md")
 
 def _builtin_manager():
     import glkm_adapters.glkm_branch
-    import glkm_adapters.layouts
     import glkm_adapters.native_branch
     import glkm_adapters.nonblind
 
     return plugin_manager(glkm=glkm_adapters.glkm_branch, native=glkm_adapters.native_branch,
-                          layouts=glkm_adapters.layouts, nonblind=glkm_adapters.nonblind)
+                          nonblind=glkm_adapters.nonblind)
 
 
 def test_register_and_unregister_by_name_without_entry_points():
@@ -41,7 +40,7 @@ def test_register_and_unregister_by_name_without_entry_points():
 def test_installed_entry_points_register_the_builtins():
     pm = make_plugin_manager(load_entrypoints=True)
     names = {name for name, _ in pm.list_name_plugin()}
-    assert {"glkm", "native", "layouts", "nonblind"} <= names
+    assert {"glkm", "native", "nonblind"} <= names
     # registered through the entry-point path, like a third-party plugin
     assert {p.__name__ for p, _ in pm.list_plugin_distinfo()} >= {"glkm_adapters.glkm_branch", "glkm_adapters.native_branch"}
 
@@ -80,28 +79,55 @@ def test_glkm_branch_moves_prior_and_pickles(tiny_prior):
     assert torch.equal(clone(), branch())
 
 
-def test_kernel_layouts_and_projection_hook():
-    pm = _builtin_manager()
-    k = torch.rand(1, 1, 5, 5)
-    k = k / k.sum()
-    assert plugins.kernel_layout(k, "selfdeblur", pm=pm).shape == (25,)
-    per_channel = plugins.kernel_layout(k, "bird", pm=pm)
-    assert per_channel.shape == (3, 1, 5, 5) and torch.equal(per_channel[2, 0], k[0, 0])
-    signed = plugins.kernel_layout(k, "blinddps", pm=pm)
-    assert signed.max() == pytest.approx(1.0) and signed.min() >= -1
-    with pytest.raises(PluginError, match="unknown-baseline"):
-        plugins.kernel_layout(k, "unknown-baseline", pm=pm)
+def test_removed_hooks_stay_removed():
+    """One per-step projection mechanism (``KernelBranch.project_``), no layout hook."""
+    pm = make_plugin_manager(load_entrypoints=False)
+    assert not hasattr(pm.hook, "glkm_project_kernel") and not hasattr(pm.hook, "glkm_kernel_layout")
+    assert not hasattr(plugins, "project_kernel") and not hasattr(plugins, "kernel_layout")
 
-    calls = []
 
-    class Projector:
-        @hookimpl
-        def glkm_project_kernel(self, branch, step):
-            calls.append((branch, step))
+def _fast(name, pm):
+    from glkm_adapters import fast
 
-    pm.register(Projector(), name="projector")
-    plugins.project_kernel("b", 3, pm=pm)
-    assert calls == [("b", 3)]
+    y = torch.rand(1, 1, 90, 90, generator=torch.Generator().manual_seed(0))
+    out = fast.run_fast(y, kernel_size=9, kernel_branch=name, pm=pm, iters=1, kernel_steps=3, deconvolve=False)
+    return out["kernel"], 1
+
+
+def _svola_fast(name, pm):
+    from glkm_adapters import svola
+
+    y = torch.rand(1, 1, 100, 120, generator=torch.Generator().manual_seed(0))
+    out = svola.run_svola_fast(y, kernel_size=9, kernel_branch=name, pm=pm, grid="2x2", iters=1, kernel_steps=3)
+    return out["kernels"], 5  # the global branch and one per cell
+
+
+def _dip(name, pm):
+    from glkm_adapters import dip
+
+    y = torch.rand(1, 1, 48, 48, generator=torch.Generator().manual_seed(0))
+    cfg = dip.make_config(iters=3, channels=(8, 8), skip_channels=(4, 4), mse_steps=2)
+    out = dip.SelfDeblur(y, 9, config=cfg, kernel_branch=name, pm=pm, seed=0).run(progress=False)
+    return out["kernel"], 1
+
+
+@pytest.mark.parametrize("method", [_fast, _svola_fast, _dip], ids=["fast", "svola-fast", "dip"])
+def test_a_branch_projection_supplied_by_a_plugin_shapes_the_result(method):
+    """Every loop calls ``branch.project_(step)`` after each optimiser step: a plugin's branch
+    that confines its kernel to the central 3x3 gets such kernels back, its unprojected twin
+    does not (the BIRD and BlindDPS loops: tests/test_diffusion.py)."""
+    from glkm_adapters import fast, nonblind, svola
+
+    plugin = boxed_branch_plugin()
+    pm = plugin_manager(fast=fast, svola=svola, nonblind=nonblind, boxed=plugin)
+    boxed, n_branches = method("boxed", pm)
+    assert len(plugin.made) == n_branches
+    for branch in plugin.made:
+        assert branch.steps and branch.steps == list(range(len(branch.steps)))  # 0-based, every step
+    assert float(mass_outside_centre(boxed).max()) < 1e-6
+    unboxed, _ = method("unboxed", pm)
+    assert all(b.steps for b in plugin.made[n_branches:])
+    assert float(mass_outside_centre(unboxed).min()) > 0.05
 
 
 def test_duplicate_names_are_refused():
@@ -144,7 +170,7 @@ def test_readme_adapter_example_runs_and_learns():
         start = start if start is not None else loss.item()
         loss.backward()
         opt.step()
-        plugins.project_kernel(branch, step, pm=pm)
+        branch.project_(step)
     assert loss.item() < 0.05 * start
     assert branch.log_sigma.exp().item() == pytest.approx(3.0, rel=0.1)
     pm.unregister(name="gaussian")
