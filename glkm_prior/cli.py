@@ -332,7 +332,7 @@ def cmd_plugins(args) -> int:
             "methods": {n: {"plugin": r.plugin, "description": r.description} for n, r in methods.items()},
         }, indent=2))
         return 0
-    print("Plugins (entry-point group 'glkm_prior'):")
+    print("Plugins (built-in, then entry-point group 'glkm_prior'):")
     for row in rows:
         dist = f"  [{row['distribution']}]" if row["distribution"] else ""
         print(f"  {row['name']}{dist}: {', '.join(row['hooks']) or '(no hooks)'}")

@@ -1,8 +1,9 @@
 """The whole extension surface of glkm_prior, one hook per function.
 
 A plugin is any module or object with functions decorated ``@glkm_prior.hookimpl`` named as
-below. Built-in adapters and third-party ones are found the same way: entry points of the
-group ``glkm_prior`` in the plugin's packaging (see README, "Writing an adapter").
+below. Built-in adapters and third-party ones are registered the same way (``pm.register``):
+the built-ins from the list ``glkm_adapters.BUILTIN_PLUGINS``, third-party ones from entry
+points of the group ``glkm_prior`` in the plugin's packaging (see README, "Writing an adapter").
 
 Vocabulary:
 

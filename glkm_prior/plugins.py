@@ -1,9 +1,16 @@
 """The plugin host: one ``pluggy.PluginManager("glkm_prior")`` and the registries built from it.
 
-Plugins (built-in adapters included) are loaded from entry points of the group
-``glkm_prior``. Set ``GLKM_PLUGINS`` to a comma-separated list of entry-point names to load
-only those (empty: none). Tests build managers with ``load_entrypoints=False`` and register
-plugins by hand.
+Loading (as simonw's ``llm`` does it): the built-in plugins are one list of module names,
+``glkm_adapters.BUILTIN_PLUGINS`` (name -> module), imported with importlib and registered with
+``pm.register`` -- the same call that registers a third-party plugin -- so a new built-in
+adapter needs no packaging metadata and stale metadata cannot hide one. Third-party plugins
+come from entry points of the group ``glkm_prior``; an entry point that names a built-in
+module or a built-in plugin's name (metadata of an older install) is ignored.
+
+``GLKM_PLUGINS``: a comma-separated list of entry-point names restricts which *third-party*
+plugins load (empty: none). It never removes a built-in, so the ``glkm`` and ``native``
+kernel branches are always there. Tests build bare managers with ``load_plugins=False`` and
+register plugins by hand.
 """
 
 from __future__ import annotations
@@ -11,6 +18,7 @@ from __future__ import annotations
 import importlib
 import os
 from dataclasses import dataclass
+from importlib.metadata import entry_points
 from typing import Any, Callable
 
 import pluggy
@@ -21,53 +29,53 @@ from .errors import PluginError
 PROJECT = "glkm_prior"
 hookimpl = pluggy.HookimplMarker(PROJECT)
 
-# Declared as entry points in setup.cfg; registered by module path only when the package
-# runs from a source tree that was never pip-installed (no entry-point metadata at all).
-BUILTIN_PLUGINS = {
-    "glkm": "glkm_adapters.glkm_branch",
-    "native": "glkm_adapters.native_branch",
-    "nonblind": "glkm_adapters.nonblind",
-    "dip": "glkm_adapters.dip",
-    "vdip": "glkm_adapters.vdip",
-    "fast": "glkm_adapters.fast",
-    "l0": "glkm_adapters.l0",
-    "svola": "glkm_adapters.svola",
-    "bird": "glkm_adapters.bird",
-    "blinddps": "glkm_adapters.blinddps",
-}
+#: The package whose ``BUILTIN_PLUGINS`` list names the bundled adapters (the folder adapters/).
+BUILTIN_PACKAGE = "glkm_adapters"
 
 _manager: pluggy.PluginManager | None = None
 
 
-def make_plugin_manager(load_entrypoints: bool = True) -> pluggy.PluginManager:
-    """A fresh manager with the hook specifications; entry points loaded on request."""
+def builtin_plugins() -> dict[str, str]:
+    """The built-in plugins, name -> module path (``glkm_adapters.BUILTIN_PLUGINS``)."""
+    return dict(importlib.import_module(BUILTIN_PACKAGE).BUILTIN_PLUGINS)
+
+
+def make_plugin_manager(load_plugins: bool = True) -> pluggy.PluginManager:
+    """A fresh manager with the hook specifications; with ``load_plugins`` the built-ins are
+    registered, then the third-party entry points (``GLKM_PLUGINS`` filters the latter)."""
     pm = pluggy.PluginManager(PROJECT)
     pm.add_hookspecs(hookspecs)
-    if load_entrypoints:
-        _load_entrypoints(pm)
+    if load_plugins:
+        register_builtins(pm)
+        load_third_party(pm)
     return pm
 
 
-def _load_entrypoints(pm: pluggy.PluginManager) -> None:
+def register_builtins(pm: pluggy.PluginManager) -> None:
+    """Import every built-in module and ``pm.register`` it under its name."""
+    for name, module in builtin_plugins().items():
+        pm.register(importlib.import_module(module), name=name)
+
+
+def load_third_party(pm: pluggy.PluginManager) -> int:
+    """Register the entry points of the group ``glkm_prior`` allowed by ``GLKM_PLUGINS`` (all
+    when unset), skipping modules of the built-in package (stale metadata). Loaded through
+    pluggy, so ``describe`` knows each one's distribution. An entry point named like a
+    registered plugin is refused (PluginError). Returns the number loaded."""
     allowed = os.environ.get("GLKM_PLUGINS")
-    if allowed is None:
-        found = pm.load_setuptools_entrypoints(PROJECT)
-    else:
-        names = [n.strip() for n in allowed.split(",") if n.strip()]
-        found = sum(pm.load_setuptools_entrypoints(PROJECT, name=n) for n in names)
-    if found == 0 and allowed is None and not _has_entrypoint_metadata():
-        for name, module in BUILTIN_PLUGINS.items():
-            pm.register(importlib.import_module(module), name=name)
-
-
-def _has_entrypoint_metadata() -> bool:
-    from importlib.metadata import entry_points
-
-    return bool(entry_points(group=PROJECT))
+    wanted = None if allowed is None else {n.strip() for n in allowed.split(",") if n.strip()}
+    count = 0
+    for ep in entry_points(group=PROJECT):
+        if ep.module.split(".")[0] == BUILTIN_PACKAGE or (wanted is not None and ep.name not in wanted):
+            continue
+        if pm.has_plugin(ep.name):
+            raise PluginError(f"entry point {ep.name!r} ({ep.value}) has the name of a registered plugin; rename it")
+        count += pm.load_setuptools_entrypoints(PROJECT, name=ep.name)
+    return count
 
 
 def get_plugin_manager() -> pluggy.PluginManager:
-    """The process-wide manager (entry points loaded once)."""
+    """The process-wide manager (plugins loaded once)."""
     global _manager
     if _manager is None:
         _manager = make_plugin_manager()
@@ -150,7 +158,7 @@ def describe(pm: pluggy.PluginManager | None = None) -> list[dict]:
     rows = []
     for name, plugin in sorted(pm.list_name_plugin(), key=lambda item: item[0]):
         hooks = sorted(h.name for h in pm.get_hookcallers(plugin) or [])
-        dist = None
+        dist = "built-in" if getattr(plugin, "__name__", None) in builtin_plugins().values() else None
         for p, d in pm.list_plugin_distinfo():
             if p is plugin:
                 dist = f"{d.project_name} {d.version}"

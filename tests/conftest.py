@@ -45,7 +45,7 @@ def plugin_manager(**plugins):
     """A plugin manager without entry points, with the given modules registered by name."""
     from glkm_prior.plugins import make_plugin_manager
 
-    manager = make_plugin_manager(load_entrypoints=False)
+    manager = make_plugin_manager(load_plugins=False)
     for name, module in plugins.items():
         manager.register(module, name=name)
     return manager

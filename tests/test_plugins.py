@@ -1,7 +1,9 @@
 import pickle
 import re
+import sys
 import types
 
+import pluggy
 import pytest
 import torch
 from conftest import boxed_branch_plugin, mass_outside_centre, plugin_manager
@@ -25,7 +27,7 @@ def _builtin_manager():
 
 
 def test_register_and_unregister_by_name_without_entry_points():
-    pm = make_plugin_manager(load_entrypoints=False)
+    pm = make_plugin_manager(load_plugins=False)
     assert plugins.kernel_branches(pm) == {}
     import glkm_adapters.native_branch
 
@@ -37,20 +39,87 @@ def test_register_and_unregister_by_name_without_entry_points():
         plugins.make_kernel_branch("native", torch.rand(1, 1, 64, 64), 15, pm=pm)
 
 
-def test_installed_entry_points_register_the_builtins():
-    pm = make_plugin_manager(load_entrypoints=True)
-    names = {name for name, _ in pm.list_name_plugin()}
-    assert {"glkm", "native", "nonblind"} <= names
-    # registered through the entry-point path, like a third-party plugin
-    assert {p.__name__ for p, _ in pm.list_plugin_distinfo()} >= {"glkm_adapters.glkm_branch", "glkm_adapters.native_branch"}
+BUILTIN_NAMES = {"glkm", "native", "nonblind", "dip", "vdip", "fast", "l0", "svola", "bird", "blinddps"}
+THIRD_PARTY = '''
+from glkm_prior import hookimpl
+
+from glkm_adapters.native_branch import NativeMLPKernelBranch
 
 
-def test_glkm_plugins_env_var_limits_loading(monkeypatch):
-    monkeypatch.setenv("GLKM_PLUGINS", "native")
-    pm = make_plugin_manager(load_entrypoints=True)
-    assert [name for name, _ in pm.list_name_plugin()] == ["native"]
-    monkeypatch.setenv("GLKM_PLUGINS", "")
-    assert make_plugin_manager(load_entrypoints=True).list_name_plugin() == []
+@hookimpl
+def glkm_kernel_branches(register):
+    register("third", lambda blurry, kernel_size, **options: NativeMLPKernelBranch(kernel_size), "third-party branch")
+'''
+
+
+@pytest.fixture
+def third_party(tmp_path, monkeypatch):
+    """A third-party distribution on sys.path: module ``glkm_third_party`` declared as entry point
+    'third'; its metadata also carries stale built-in entries (an older install's, one of them
+    of a module that no longer exists), which the host must ignore."""
+    (tmp_path / "glkm_third_party.py").write_text(THIRD_PARTY)
+    info = tmp_path / "glkm_third_party-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: glkm-third-party\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text("[glkm_prior]\nthird = glkm_third_party\nglkm = glkm_adapters.glkm_branch\n"
+                                           "layouts = glkm_adapters.layouts\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delenv("GLKM_PLUGINS", raising=False)
+    yield
+    sys.modules.pop("glkm_third_party", None)
+
+
+def _names(pm):
+    return {name for name, _ in pm.list_name_plugin()}
+
+
+def test_builtins_register_from_one_list_through_pm_register(monkeypatch):
+    import glkm_adapters
+
+    assert set(glkm_adapters.BUILTIN_PLUGINS) == set(plugins.builtin_plugins()) == BUILTIN_NAMES
+    calls = []
+    real = pluggy.PluginManager.register
+    monkeypatch.setattr(pluggy.PluginManager, "register",
+                        lambda self, plugin, name=None: calls.append(name) or real(self, plugin, name))
+    pm = make_plugin_manager()
+    assert calls[:len(BUILTIN_NAMES)] == list(glkm_adapters.BUILTIN_PLUGINS)
+    assert BUILTIN_NAMES <= _names(pm)
+    assert {"glkm", "native"} <= set(plugins.kernel_branches(pm))
+    rows = {row["name"]: row for row in plugins.describe(pm)}
+    assert rows["glkm"]["distribution"] == "built-in" and "glkm_kernel_branches" in rows["glkm"]["hooks"]
+
+
+def test_packaging_declares_no_builtin_entry_points():
+    import configparser
+
+    cfg = configparser.ConfigParser()
+    cfg.read(README.replace("README.md", "setup.cfg"))
+    declared = cfg["options.entry_points"].get("glkm_prior", "")
+    assert "glkm_adapters" not in declared
+
+
+def test_third_party_entry_points_load_beside_the_builtins(third_party):
+    pm = make_plugin_manager()
+    assert _names(pm) == BUILTIN_NAMES | {"third"}  # stale 'glkm'/'layouts' entries ignored
+    assert plugins.kernel_branches(pm)["third"].plugin == "third"
+    assert {p.__name__: d.project_name for p, d in pm.list_plugin_distinfo()} == {"glkm_third_party": "glkm-third-party"}
+    rows = {row["name"]: row for row in plugins.describe(pm)}
+    assert rows["third"]["distribution"] == "glkm-third-party 1.0"
+
+
+@pytest.mark.parametrize("value, third", [("third", True), ("gaussian", False), ("", False), (" third , x", True)])
+def test_glkm_plugins_filters_third_parties_never_the_builtins(third_party, monkeypatch, value, third):
+    monkeypatch.setenv("GLKM_PLUGINS", value)
+    pm = make_plugin_manager()
+    assert _names(pm) == BUILTIN_NAMES | ({"third"} if third else set())
+    assert {"glkm", "native"} <= set(plugins.kernel_branches(pm))
+
+
+def test_an_entry_point_may_not_take_a_builtin_name(tmp_path, third_party):
+    info = tmp_path / "glkm_third_party-1.0.dist-info"
+    (info / "entry_points.txt").write_text("[glkm_prior]\nnative = glkm_third_party\n")
+    with pytest.raises(PluginError, match="'native'.*name of a registered plugin"):
+        make_plugin_manager()
 
 
 def test_branches_hold_exactly_their_parameters(tiny_prior):
@@ -81,7 +150,7 @@ def test_glkm_branch_moves_prior_and_pickles(tiny_prior):
 
 def test_removed_hooks_stay_removed():
     """One per-step projection mechanism (``KernelBranch.project_``), no layout hook."""
-    pm = make_plugin_manager(load_entrypoints=False)
+    pm = make_plugin_manager(load_plugins=False)
     assert not hasattr(pm.hook, "glkm_project_kernel") and not hasattr(pm.hook, "glkm_kernel_layout")
     assert not hasattr(plugins, "project_kernel") and not hasattr(plugins, "kernel_layout")
 
@@ -154,7 +223,7 @@ def _readme_adapter_module():
 
 def test_readme_adapter_example_runs_and_learns():
     module = _readme_adapter_module()
-    pm = make_plugin_manager(load_entrypoints=False)
+    pm = make_plugin_manager(load_plugins=False)
     pm.register(module, name="gaussian")
     assert "gaussian" in plugins.kernel_branches(pm)
     sharp = torch.rand(1, 1, 60, 60)
