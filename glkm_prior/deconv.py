@@ -29,7 +29,7 @@ Blur model
 
     In the Fourier domain the OTF is ``K = rfft2(k_shift)`` where ``k_shift`` is the kernel
     zero-padded to the image size and circularly shifted so that ``k[Kh//2, Kw//2]`` sits at
-    index ``(0, 0)`` (see :func:`_psf2otf`); circular correlation is then
+    index ``(0, 0)`` (see :func:`glkm_prior.physics.kernel_otf`); circular correlation is then
     ``irfft2(rfft2(x) * conj(K))`` and its adjoint (a convolution) is ``irfft2(rfft2(r) * K)``.
     With circular padding this equals
     ``F.conv2d(F.pad(x, (Kw//2, Kw-1-Kw//2, Kh//2, Kh-1-Kh//2), mode='circular'), k)``.
@@ -133,7 +133,7 @@ import torch
 import torch.nn.functional as F
 
 from .errors import InvalidInputError, KernelSizeError
-from .physics import fast_fft_size
+from .physics import fast_fft_size, kernel_otf
 
 __all__ = ["wiener_deconv", "hyper_laplacian_deconv", "edgetaper"]
 
@@ -150,36 +150,8 @@ TileArg = Union[int, str, None]
 
 
 # --------------------------------------------------------------------------------------------
-# FFT helpers (private; the blur forward model of physics.py is deliberately not used here)
+# FFT helpers (private; the OTF is physics.kernel_otf, the blur forward model is not used here)
 # --------------------------------------------------------------------------------------------
-
-
-def _psf2otf(k: torch.Tensor, shape: Tuple[int, int]) -> torch.Tensor:
-    """OTF of ``k`` (``(..., Kh, Kw)``) on an ``(H, W) = shape`` domain, in real-FFT layout.
-
-    The kernel is zero-padded to ``(H, W)`` and circularly shifted so that its centre
-    ``k[Kh // 2, Kw // 2]`` lands at index ``(0, 0)``; the result is ``rfft2`` of that, of shape
-    ``(..., H, W // 2 + 1)``.  Circular cross-correlation (the conv2d convention) of ``x`` with
-    ``k`` is ``irfft2(rfft2(x) * conj(otf))``.
-    """
-    H, W = int(shape[0]), int(shape[1])
-    Kh, Kw = k.shape[-2:]
-    if Kh > H or Kw > W:
-        raise KernelSizeError(f"kernel {Kh}x{Kw} does not fit in a {H}x{W} FFT domain")
-    buf = k.new_zeros(tuple(k.shape[:-2]) + (H, W))
-    buf[..., :Kh, :Kw] = k
-    buf = torch.roll(buf, shifts=(-(Kh // 2), -(Kw // 2)), dims=(-2, -1))
-    return torch.fft.rfft2(buf)
-
-
-def _fft_correlate(x: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
-    """Circular cross-correlation of ``x`` (``(..., H, W)``) with ``k`` (``(Kh, Kw)``), 'same' size.
-
-    Equals ``F.conv2d(F.pad(x, (Kw//2, Kw-1-Kw//2, Kh//2, Kh-1-Kh//2), mode='circular'), k)``.
-    """
-    shape = x.shape[-2:]
-    otf = _psf2otf(k.to(x.dtype), shape)
-    return torch.fft.irfft2(torch.fft.rfft2(x) * otf.conj(), s=shape)
 
 
 def _grad_otf_energy(shape: Tuple[int, int], device=None) -> torch.Tensor:
@@ -218,7 +190,7 @@ class _QuadraticSolver:
     def __init__(self, y: torch.Tensor, k: torch.Tensor, grad_reg: bool = True) -> None:
         self._denom: Optional[Tuple[float, torch.Tensor]] = None
         self.shape = tuple(y.shape[-2:])
-        otf = _psf2otf(k.to(torch.float32), self.shape)
+        otf = kernel_otf(k.to(torch.float32), self.shape)
         self.otf = otf
         self.kty = torch.fft.rfft2(y) * otf
         self.ktk = otf.real.square() + otf.imag.square()
@@ -341,7 +313,7 @@ def _edgetaper_2d(img: torch.Tensor, k: torch.Tensor, otf: Optional[torch.Tensor
     wx = _taper_weights_1d(k.sum(dim=0), W).to(img.device)
     alpha = wy[:, None] * wx[None, :]
     if otf is None:
-        otf = _psf2otf(k.to(torch.float32), (H, W))
+        otf = kernel_otf(k.to(torch.float32), (H, W))
     blurred = torch.fft.irfft2(torch.fft.rfft2(img) * otf.conj(), s=(H, W))
     return alpha * img + (1.0 - alpha) * blurred
 

@@ -105,7 +105,7 @@ def blur(
         y = F.conv2d(x.reshape(1, B * C, *x.shape[-2:]), k.reshape(B * C, 1, h, w), groups=B * C)
         return y.reshape(B, C, *y.shape[-2:])
     if boundary == "circular":
-        return _fft_circular(x, k)
+        return circular_correlate(x, k)
     return _fft_valid(x, k)
 
 
@@ -156,9 +156,13 @@ def kernel_otf(k: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
     return torch.fft.rfft2(padded)
 
 
-def _fft_circular(x: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+def circular_correlate(x: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+    """Circular cross-correlation of ``x`` (..., H, W) with ``k`` (..., h, w) by FFT, 'same'
+    size, kernel centre (h//2, w//2); ``k`` is cast to ``x``'s dtype and broadcast like
+    ``kernel_otf``'s result. Equals
+    ``F.conv2d(F.pad(x, (w//2, w-1-w//2, h//2, h-1-h//2), mode='circular'), k)``."""
     H, W = x.shape[-2:]
-    return torch.fft.irfft2(torch.fft.rfft2(x) * kernel_otf(k, (H, W)).conj(), s=(H, W))
+    return torch.fft.irfft2(torch.fft.rfft2(x) * kernel_otf(k.to(x.dtype), (H, W)).conj(), s=(H, W))
 
 
 def blur_adjoint(

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from glkm_prior import deconv as D
 from glkm_prior.deconv import edgetaper, hyper_laplacian_deconv, wiener_deconv
 from glkm_prior.errors import InvalidInputError, KernelSizeError
-from glkm_prior.physics import fast_fft_size
+from glkm_prior.physics import circular_correlate, fast_fft_size, kernel_otf
 
 
 # --------------------------------------------------------------------------------------------
@@ -176,14 +176,14 @@ def test_fft_correlate_matches_conv2d_circular(ks):
     k = torch.rand(*ks, generator=g)
     k = k / k.sum()
     ref = conv2d_circular(x, k)
-    out = D._fft_correlate(x, k)
+    out = circular_correlate(x, k)
     assert out.shape == x.shape and out.dtype == torch.float32
     # float32: FFT pair on 24x29 points + a conv2d sum of Kh*Kw terms, values <= 1, x 2 margin
     tol32 = 2 * EPS32 * (2 * math.log2(24 * 29) + math.log2(ks[0] * ks[1]) + 1)
     assert (out - ref).abs().max().item() < tol32
     # the same in float64 (the helper computes in the input's dtype): exact up to eps64 * log2(N)
     x64, k64 = x.double(), k.double()
-    ref64, out64 = conv2d_circular(x64, k64), D._fft_correlate(x64, k64)
+    ref64, out64 = conv2d_circular(x64, k64), circular_correlate(x64, k64)
     assert (out64 - ref64).abs().max().item() < 1e-12
     # the symmetric padding of the brief, (K//2,)*4, gives the same result on the first H x W
     # outputs (for even kernels it produces one extra row/column at the end)
@@ -201,7 +201,7 @@ def test_otf_centre_convention():
     for K in (5, 6):
         k = torch.zeros(K, K)
         k[K // 2, K // 2] = 1.0
-        otf = D._psf2otf(k, (16, 20))
+        otf = kernel_otf(k, (16, 20))
         assert otf.shape == (16, 11)
         assert torch.allclose(otf, torch.ones_like(otf))
     # a delta one pixel right of the centre reads x[i, j + 1] (correlation, no flip)
@@ -209,7 +209,7 @@ def test_otf_centre_convention():
     k[2, 3] = 1.0
     x = torch.rand(1, 1, 10, 12, dtype=torch.float64)
     # float64 (float32 rounding of the FFT pair is ~2 eps32 log2(120) = 1.6e-6, above the old 1e-6)
-    assert torch.allclose(D._fft_correlate(x, k), torch.roll(x, -1, dims=-1), rtol=0, atol=1e-12)
+    assert torch.allclose(circular_correlate(x, k), torch.roll(x, -1, dims=-1), rtol=0, atol=1e-12)
 
 
 # --------------------------------------------------------------------------------------------
@@ -550,7 +550,7 @@ def test_edgetaper():
     # unchanged where the weights reach 1 (more than K - 1 px from the frame) ...
     assert torch.allclose(out[..., 9:-9, 9:-9], y[..., 9:-9, 9:-9], atol=1e-6)
     # ... and equal to the circular blur on the frame itself, so the wrap-around is smooth
-    blurred = D._fft_correlate(y, k)
+    blurred = circular_correlate(y, k)
     assert torch.allclose(out[..., 0, :], blurred[..., 0, :], atol=1e-6)
     assert torch.allclose(out[..., :, -1], blurred[..., :, -1], atol=1e-6)
     jump = lambda im: (im[..., 0, :] - im[..., -1, :]).abs().mean()  # noqa: E731
