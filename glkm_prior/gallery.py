@@ -44,6 +44,7 @@ from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 from .atomic import atomic_write
 from .errors import InvalidInputError
+from .imageio import kernel_to_image, tile_factor
 
 __all__ = ["GalleryEntry", "write_gallery", "format_score", "sheet_size", "HTML_NAME", "SHEET_NAME"]
 
@@ -241,10 +242,9 @@ def _kernel_array(path: Path) -> np.ndarray:
     arr = arr.astype(np.float64)
     if not np.isfinite(arr).all():
         raise ValueError("kernel holds NaN or Inf")
-    peak = arr.max()
-    if not peak > 0:
+    if not arr.max() > 0:
         raise ValueError("kernel has no positive value")
-    return np.clip(np.rint(arr / peak * 255.0), 0, 255).astype(np.uint8)
+    return np.clip(np.rint(kernel_to_image(arr, dtype=np.float64) * 255.0), 0, 255).astype(np.uint8)
 
 
 def _kernel_image(path: Path) -> Image.Image:
@@ -256,11 +256,12 @@ def _kernel_image(path: Path) -> Image.Image:
 
 
 def _kernel_picture(path: Path, cell: int) -> Image.Image:
-    """A kernel enlarged with nearest-neighbour by the largest whole factor that fits ``cell``."""
+    """A kernel enlarged with nearest-neighbour by the largest whole factor that fits ``cell``
+    (:func:`glkm_prior.imageio.tile_factor`)."""
     img = _kernel_image(path)
-    factor = cell // max(img.width, img.height)
-    if factor < 1:  # larger than the cell: shrink (rare)
+    if max(img.width, img.height) > cell:  # larger than the cell: shrink (rare)
         return _fit(img, cell).convert("RGB")
+    factor = tile_factor((img.height, img.width), fit=cell)
     return img.resize((img.width * factor, img.height * factor), Image.Resampling.NEAREST).convert("RGB")
 
 

@@ -109,13 +109,25 @@ def write_image(path: str | os.PathLike, arr: np.ndarray) -> Path:
     return atomic_write(path, lambda fh: img.save(fh, format=fmt[suffix]), "image")
 
 
-def kernel_to_image(kernel: np.ndarray, min_side: int = 0) -> np.ndarray:
-    """A kernel scaled so its maximum is 1, for viewing; enlarged by the smallest whole factor
-    (nearest neighbour, every kernel pixel a visible square) that makes it ``min_side`` px or more."""
-    k = np.asarray(kernel, dtype=np.float32).squeeze()
+def tile_factor(shape: tuple[int, int], min_side: int = 0, fit: int | None = None) -> int:
+    """The whole factor by which a kernel picture of ``shape`` (h, w) is enlarged (nearest
+    neighbour, every kernel pixel a visible square): the smallest that makes its shorter side
+    ``min_side`` px or more, or with ``fit`` the largest that keeps its longer side within
+    ``fit`` px; at least 1 (a kernel larger than ``fit`` is the caller's to shrink)."""
+    if fit is not None:
+        return max(1, int(fit) // max(shape))
+    return max(1, -(-int(min_side) // min(shape)))
+
+
+def kernel_to_image(kernel: np.ndarray, min_side: int = 0, *, fit: int | None = None,
+                    dtype=np.float32) -> np.ndarray:
+    """A kernel for viewing: 2-D, computed in ``dtype``, scaled so its maximum is 1 and enlarged
+    by :func:`tile_factor` (``min_side`` or ``fit``). The one kernel-tile drawing of the
+    package (command line PNG, kernel fields, report grids, gallery)."""
+    k = np.asarray(kernel, dtype=dtype).squeeze()
     if k.ndim != 2:
         raise InvalidInputError(f"a kernel must be 2-D, got shape {k.shape}")
-    factor = max(1, -(-int(min_side) // min(k.shape)))
+    factor = tile_factor(k.shape, min_side, fit)
     k = k.repeat(factor, 0).repeat(factor, 1) if factor > 1 else k
     return k / max(float(k.max()), 1e-12)
 
@@ -132,7 +144,7 @@ def kernel_field_to_image(field: np.ndarray, gap: int = 3, scale: int = 2) -> np
     out = np.full((P * tile + (P + 1) * gap, Q * tile + (Q + 1) * gap), 0.5, dtype=np.float32)
     for i in range(P):
         for j in range(Q):
-            k = kernel_to_image(f[i, j]).repeat(scale, 0).repeat(scale, 1)
+            k = kernel_to_image(f[i, j], min_side=tile)
             top, left = gap + i * (tile + gap), gap + j * (tile + gap)
             out[top: top + tile, left: left + tile] = k
     return out

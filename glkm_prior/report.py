@@ -34,6 +34,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from .atomic import atomic_write
 from .errors import GLKMError, InvalidInputError
+from .imageio import kernel_to_image
 
 GRID_COLUMNS = ("blurry", "result", "ground truth", "estimated kernel", "true kernel")
 CELL = 176  # px, side of a grid cell
@@ -66,13 +67,9 @@ def image_tile(arr: np.ndarray, cell: int = CELL) -> Image.Image:
 
 
 def kernel_tile(kernel: np.ndarray, cell: int = CELL) -> Image.Image:
-    """A kernel scaled to its maximum and enlarged by a whole factor (nearest neighbour)."""
-    k = np.asarray(kernel, dtype=np.float64).squeeze()
-    k = k / max(float(k.max()), 1e-12)
-    factor = max(1, cell // max(k.shape))
-    img = _to_pil(k)
-    if factor > 1:
-        img = img.resize((k.shape[1] * factor, k.shape[0] * factor), Image.NEAREST)
+    """A kernel scaled to its maximum and enlarged by the largest whole factor (nearest
+    neighbour) that fits the cell (:func:`glkm_prior.imageio.kernel_to_image`)."""
+    img = _to_pil(kernel_to_image(kernel, fit=cell, dtype=np.float64))
     if max(img.size) > cell:  # kernels larger than the cell: shrink to fit
         s = cell / max(img.size)
         img = img.resize((max(1, round(img.width * s)), max(1, round(img.height * s))), Image.LANCZOS)

@@ -4,7 +4,7 @@ import torch
 from PIL import Image
 
 from glkm_prior.errors import ImageReadError, InvalidInputError
-from glkm_prior.imageio import read_image, to_array, to_tensor, write_image
+from glkm_prior.imageio import kernel_to_image, read_image, tile_factor, to_array, to_tensor, write_image
 
 
 def test_round_trip_grey_and_colour(tmp_path):
@@ -51,3 +51,17 @@ def test_errors(tmp_path):
     with pytest.raises(InvalidInputError, match="extension"):
         write_image(tmp_path / "x.xyz", np.zeros((4, 4)))
     assert not list(tmp_path.glob(".x*"))  # no temporary leftovers
+
+
+def test_kernel_tiles_one_rule():
+    """One kernel-tile drawing (CLI PNG, report grid, gallery): whole-factor nearest enlargement."""
+    assert tile_factor((19, 19), min_side=256) == 14 and tile_factor((19, 19), fit=176) == 9
+    assert tile_factor((200, 200), fit=176) == 1 and tile_factor((5, 7), min_side=0) == 1
+    k = np.zeros((3, 3), np.float32)
+    k[1, 2] = 0.5
+    k[0, 0] = 0.25
+    tile = kernel_to_image(k, fit=10, dtype=np.float64)
+    assert tile.shape == (9, 9) and tile.dtype == np.float64 and tile.max() == 1.0
+    assert (tile[3:6, 6:9] == 1.0).all() and (tile[0:3, 0:3] == 0.5).all()
+    with pytest.raises(InvalidInputError, match="2-D"):
+        kernel_to_image(np.zeros((2, 3, 3)))
