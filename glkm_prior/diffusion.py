@@ -361,25 +361,6 @@ class DDPMChain:
 
 
 # ============================================================================ loaders
-def _hub_snapshot(repo_id: str, revision, local_files_only, cache_dir, patterns) -> Path:
-    from huggingface_hub import constants, snapshot_download
-    from huggingface_hub.errors import HFValidationError, HfHubHTTPError, LocalEntryNotFoundError
-
-    if local_files_only is None:
-        local_files_only = bool(constants.HF_HUB_OFFLINE)
-    where = f"Hub model {repo_id} (revision {revision or 'main'})"
-    try:
-        return Path(snapshot_download(repo_id, revision=revision, cache_dir=cache_dir, local_files_only=local_files_only,
-                                      allow_patterns=patterns))
-    except LocalEntryNotFoundError:
-        raise WeightsError(f"{where} is not in the local cache and cannot be downloaded (offline, no network, or "
-                           f"local_files_only=True); download it once where the Hub is reachable, or pass a local folder") from None
-    except (HfHubHTTPError, HFValidationError, OSError) as exc:
-        raise WeightsError(f"cannot fetch {where}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
-    except Exception as exc:  # network stacks raise their own types (connection refused, DNS, timeouts)
-        raise WeightsError(f"cannot fetch {where}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from None
-
-
 def _unet_folder(folder: Path, subfolder: str | None) -> Path:
     if subfolder:
         path = folder / subfolder
@@ -427,19 +408,14 @@ def load_diffusers_unet(source: str | os.PathLike = DEFAULT_MODEL, revision: str
         import diffusers
     except ImportError:
         raise WeightsError(f"loading a diffusers model needs the optional dependency diffusers: {EXTRA_HINT}") from None
-    path = Path(source).expanduser()
-    if path.exists():
-        if not path.is_dir():
-            raise WeightsError(f"{path} is a file; expected a diffusers model folder")
-        folder = path
-    else:
-        from .hub import looks_like_repo_id
+    from .hub import hub_snapshot, local_folder
 
-        if not looks_like_repo_id(str(source)):
-            raise WeightsError(f"diffusion model folder {source} does not exist (and it is not a Hub repo id 'owner/name')")
-        folder = _hub_snapshot(str(source), revision, local_files_only, cache_dir, ["*.json", "*.safetensors"])
+    folder = local_folder(source, "diffusion model folder")
+    if folder is None:
+        args = (str(source), revision, local_files_only, cache_dir)
+        folder = hub_snapshot(*args, ["*.json", "*.safetensors"], what="Hub model")
         if not _has_weights(_unet_folder(folder, subfolder)):  # older repos ship only a .bin state dict
-            folder = _hub_snapshot(str(source), revision, local_files_only, cache_dir, ["*.json", "*.bin"])
+            folder = hub_snapshot(*args, ["*.json", "*.bin"], what="Hub model")
     unet_dir = _unet_folder(folder, subfolder)
     try:
         config = json.loads((unet_dir / "config.json").read_text())

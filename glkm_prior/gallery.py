@@ -40,11 +40,11 @@ from typing import Any, Iterable, Sequence
 from urllib.parse import quote
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont, ImageOps
+from PIL import Image, ImageDraw, ImageOps
 
 from .atomic import atomic_write
 from .errors import InvalidInputError
-from .imageio import kernel_to_image, tile_factor
+from .imageio import default_font, kernel_to_image, tile_factor
 
 __all__ = ["GalleryEntry", "write_gallery", "format_score", "sheet_size", "HTML_NAME", "SHEET_NAME"]
 
@@ -266,13 +266,6 @@ def _kernel_picture(path: Path, cell: int) -> Image.Image:
 
 
 # ----------------------------------------------------------------------------- contact sheet
-def _font(size: int = 12):
-    try:
-        return ImageFont.load_default(size=size)
-    except TypeError:  # Pillow < 10.1: the bitmap font, one size
-        return ImageFont.load_default()
-
-
 def _text(draw: ImageDraw.ImageDraw, xy, text: str, font, fill, width: int) -> None:
     """Draw one line, cut with '...' to ``width`` px; characters the font lacks become '?'."""
     if draw.textlength(text, font=font) > width:
@@ -339,7 +332,7 @@ def _write_sheets(entries, out: Path, title: str, keys, cell: int, max_rows: int
     row_h = CAPTION_H + cell + ROW_GAP
     per_sheet = (max_height - HEADER_H - MARGIN) // row_h
     chunks = [range(s, min(s + per_sheet, len(drawn))) for s in range(0, len(drawn), per_sheet)]
-    font = _font()
+    font = default_font()
     paths = []
     for part, rows in enumerate(chunks, 1):
         sheet = Image.new("RGB", sheet_size(len(rows), cell), BACKGROUND)

@@ -125,36 +125,49 @@ def resolve_source(
     cache_dir: str | os.PathLike | None = None,
 ) -> Path:
     """Return a local folder for ``source``: an existing folder, or a Hub repo id downloaded
-    (or found in the cache) with huggingface_hub. ``local_files_only=None`` follows the
-    library's offline switch (``HF_HUB_OFFLINE=1``); pin ``revision`` to a commit hash for
-    reproducible results."""
+    (or found in the cache) with huggingface_hub (:func:`hub_snapshot`). ``local_files_only=None``
+    follows the library's offline switch (``HF_HUB_OFFLINE=1``); pin ``revision`` to a commit
+    hash for reproducible results."""
     if source is None:
         return default_weights_dir()
+    folder = local_folder(source, "weights folder")
+    if folder is not None:
+        return folder
+    return hub_snapshot(str(source), revision, local_files_only, cache_dir, ["*.json", "*.safetensors", "*.md"])
+
+
+def local_folder(source: str | os.PathLike, what: str) -> Path | None:
+    """``source`` as an existing folder, or None when it is a Hub repo id ('owner/name') to fetch.
+    A file, or a path that is neither, raises :class:`WeightsError` naming ``what``."""
     path = Path(source).expanduser()
     if path.exists():
         if not path.is_dir():
-            raise WeightsError(f"{path} is a file; expected a model folder")
+            raise WeightsError(f"{path} is a file; expected a {what}")
         return path
     if not looks_like_repo_id(str(source)):
-        raise WeightsError(f"weights folder {source} does not exist (and it is not a Hub repo id 'owner/name')")
+        raise WeightsError(f"{what} {source} does not exist (and it is not a Hub repo id 'owner/name')")
+    return None
+
+
+def hub_snapshot(repo_id: str, revision: str | None, local_files_only: bool | None,
+                 cache_dir: str | os.PathLike | None, patterns: list[str], what: str = "Hub repo") -> Path:
+    """The files of Hub repo ``repo_id`` matching ``patterns`` as a local folder (downloaded, or
+    from the cache); ``local_files_only=None`` follows ``HF_HUB_OFFLINE``. Every failure (not
+    cached while offline, HTTP, bad id, network) is one :class:`WeightsError` line naming
+    ``what``, the repo and the revision."""
     from huggingface_hub import constants, snapshot_download
-    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError, HFValidationError
+    from huggingface_hub.errors import HfHubHTTPError, HFValidationError, LocalEntryNotFoundError
 
     if local_files_only is None:
         local_files_only = bool(constants.HF_HUB_OFFLINE)
+    where = f"{what} {repo_id} (revision {revision or 'main'})"
     try:
-        folder = snapshot_download(
-            str(source),
-            revision=revision,
-            cache_dir=cache_dir,
-            local_files_only=local_files_only,
-            allow_patterns=["*.json", "*.safetensors", "*.md"],
-        )
+        return Path(snapshot_download(repo_id, revision=revision, cache_dir=cache_dir, local_files_only=local_files_only,
+                                      allow_patterns=patterns))
     except LocalEntryNotFoundError:
-        raise WeightsError(
-            f"Hub repo {source} (revision {revision or 'main'}) is not in the local cache and downloads are off "
-            "(offline mode or local_files_only=True)"
-        ) from None
+        raise WeightsError(f"{where} is not in the local cache and cannot be downloaded (offline, no network, or "
+                           f"local_files_only=True); download it once where the Hub is reachable, or pass a local folder") from None
     except (HfHubHTTPError, HFValidationError, OSError) as exc:
-        raise WeightsError(f"cannot fetch Hub repo {source} (revision {revision or 'main'}): {str(exc).splitlines()[0]}") from None
-    return Path(folder)
+        raise WeightsError(f"cannot fetch {where}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+    except Exception as exc:  # network stacks raise their own types (connection refused, DNS, timeouts)
+        raise WeightsError(f"cannot fetch {where}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from None

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageFont, ImageOps, UnidentifiedImageError
 
 from .atomic import atomic_write
 from .errors import ImageReadError, InvalidInputError
@@ -148,3 +148,12 @@ def kernel_field_to_image(field: np.ndarray, gap: int = 3, scale: int = 2) -> np
             top, left = gap + i * (tile + gap), gap + j * (tile + gap)
             out[top: top + tile, left: left + tile] = k
     return out
+
+
+def default_font(size: int = 12):
+    """Pillow's default font at ``size`` px (labels of report grids and contact sheets); on
+    Pillow < 10.1 the bitmap font, which has one size."""
+    try:
+        return ImageFont.load_default(size=size)
+    except TypeError:
+        return ImageFont.load_default()

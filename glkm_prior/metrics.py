@@ -32,7 +32,9 @@ from pathlib import Path
 
 import numpy as np
 
+from glkm_prior.colour import luma, studio_y
 from glkm_prior.errors import InvalidInputError
+from glkm_prior.matlab import gaussian_window, matlab_round
 
 __all__ = [
     "AlignResult",
@@ -154,25 +156,13 @@ def rgb_to_y(img, matlab: bool = True, peak: float = 1.0) -> np.ndarray:
     if a.shape[2] != 3:
         raise InvalidInputError(f"img: expected an (H, W, 3) RGB image, got shape {a.shape}")
     r, g, b = a[:, :, 0], a[:, :, 1], a[:, :, 2]
-    if matlab:
-        # MATLAB: ycbcr = T * rgb + offset with T = [65.481 128.553 24.966] / 255, offset = 16/255
-        return (65.481 / 255.0) * r + (128.553 / 255.0) * g + (24.966 / 255.0) * b + (
-            16.0 / 255.0
-        ) * p
-    return 0.299 * r + 0.587 * g + 0.114 * b
+    # the coefficients: glkm_prior.colour
+    return studio_y(r, g, b, p) if matlab else luma(r, g, b)
 
 
 # ----------------------------------------------------------------------------------------------
 # SSIM (Wang et al., ssim.m with automatic downsampling)
 # ----------------------------------------------------------------------------------------------
-
-
-def _gaussian_1d(size: int = SSIM_WIN, sigma: float = SSIM_SIGMA) -> np.ndarray:
-    """Normalised 1-D Gaussian; outer(g, g) equals MATLAB fspecial('gaussian', size, sigma)
-    (to floating-point rounding: fspecial's eps-thresholding removes nothing for 11 / 1.5)."""
-    t = np.arange(size, dtype=np.float64) - (size - 1) / 2.0
-    g = np.exp(-(t * t) / (2.0 * sigma * sigma))
-    return g / g.sum()
 
 
 def _filter_valid_sep(img: np.ndarray, g: np.ndarray) -> np.ndarray:
@@ -188,14 +178,9 @@ def _filter_valid_sep(img: np.ndarray, g: np.ndarray) -> np.ndarray:
     return out
 
 
-def _matlab_round(v: float) -> int:
-    """MATLAB round(): halves away from zero (Python's round() goes to even)."""
-    return int(math.floor(abs(v) + 0.5)) * (1 if v >= 0 else -1)
-
-
 def ssim_downsample_factor(shape) -> int:
     """The reference ``ssim.m`` factor ``f = max(1, round(min(H, W) / 256))``."""
-    return max(1, _matlab_round(min(shape[0], shape[1]) / 256.0))
+    return max(1, int(matlab_round(min(shape[0], shape[1]) / 256.0)))
 
 
 def _box_downsample(img: np.ndarray, f: int) -> np.ndarray:
@@ -223,7 +208,7 @@ def _ssim_map_core(a: np.ndarray, b: np.ndarray, peak: float) -> np.ndarray:
             f"SSIM needs images of at least {SSIM_WIN}x{SSIM_WIN} pixels (after the automatic "
             f"downsampling), got {a.shape[0]}x{a.shape[1]}"
         )
-    g = _gaussian_1d()
+    g = gaussian_window(SSIM_WIN, SSIM_SIGMA, ndim=1)  # outer(g, g) is fspecial('gaussian', 11, 1.5)
     c1 = (SSIM_K1 * peak) ** 2
     c2 = (SSIM_K2 * peak) ** 2
     mu1 = _filter_valid_sep(a, g)

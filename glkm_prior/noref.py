@@ -76,7 +76,9 @@ from typing import Literal
 
 import numpy as np
 
+from glkm_prior.colour import BT601_STUDIO_Y, MATLAB_RGB2GRAY
 from glkm_prior.errors import GLKMError, InvalidInputError
+from glkm_prior.matlab import gaussian_window, matlab_round
 
 __all__ = [
     "MetricUnavailableError",
@@ -85,7 +87,6 @@ __all__ = [
     "aggd_fit",
     "available_metrics",
     "brisque",
-    "gaussian_window",
     "imresize_bicubic",
     "load_niqe_params",
     "mscn",
@@ -111,8 +112,6 @@ PIQE_SEGMENT_THRESHOLD = 0.1  # border-segment std below which a block has a not
 PIQE_SEGMENT = 6  # border segment length
 PIQE_C1 = 1.0  # pooling constant
 
-BT601_Y = (65.481, 128.553, 24.966)  # MATLAB rgb2ycbcr, R G B in [0, 1] -> Y - 16 in [0, 219]
-MATLAB_GRAY = (0.298936021293775, 0.587043074451121, 0.114020904255103)  # MATLAB rgb2gray
 
 _RANGE_SLACK = 1.0  # accepted value range [-1, 2]; clipped to [0, 1]
 
@@ -158,11 +157,6 @@ def _as_image(img, name: str = "img") -> np.ndarray:
     return np.clip(arr, 0.0, 1.0)
 
 
-def _matlab_round(x: np.ndarray) -> np.ndarray:
-    """MATLAB round(): halves away from zero (numpy rounds them to even)."""
-    return np.sign(x) * np.floor(np.abs(x) + 0.5)
-
-
 def to_gray255(img, convert_to: Literal["y", "gray"] = "y") -> np.ndarray:
     """One channel on the 0-255 scale, rounded to integers (float64 (H, W)).
 
@@ -181,24 +175,17 @@ def _gray255(arr: np.ndarray, convert_to: str) -> np.ndarray:
     if arr.ndim == 2:
         grey = 255.0 * arr
     elif convert_to == "y":
-        r, g, b = BT601_Y
+        r, g, b = BT601_STUDIO_Y  # glkm_prior.colour.studio_y on the 0-255 scale
         grey = 16.0 + r * arr[..., 0] + g * arr[..., 1] + b * arr[..., 2]
     else:
-        r, g, b = MATLAB_GRAY
+        r, g, b = MATLAB_RGB2GRAY
         grey = 255.0 * (r * arr[..., 0] + g * arr[..., 1] + b * arr[..., 2])
-    return _matlab_round(grey)
+    return matlab_round(grey)
 
 
 # ----------------------------------------------------------------------------------------------
 # filtering, MSCN, resizing
 # ----------------------------------------------------------------------------------------------
-
-
-def gaussian_window(size: int = GAUSS_SIZE, sigma: float = GAUSS_SIGMA) -> np.ndarray:
-    """Normalised 2-D Gaussian window, MATLAB ``fspecial('gaussian', size, sigma)``."""
-    t = np.arange(size, dtype=np.float64) - (size - 1) / 2.0
-    g = np.exp(-(t[:, None] ** 2 + t[None, :] ** 2) / (2.0 * sigma * sigma))
-    return g / g.sum()
 
 
 def _correlate_replicate(img: np.ndarray, window: np.ndarray) -> np.ndarray:
@@ -220,7 +207,7 @@ def mscn(gray, window: np.ndarray | None = None, c: float = MSCN_C) -> np.ndarra
     """Mean-subtracted contrast-normalised coefficients ``(I - mu) / (sigma + c)``.
 
     ``gray`` is a 2-D array (the metrics pass the 0-255 grey image); ``window`` defaults to
-    :func:`gaussian_window` (7x7, sigma 7/6); ``mu = window * I`` and
+    :func:`glkm_prior.matlab.gaussian_window` (7x7, sigma 7/6); ``mu = window * I`` and
     ``sigma = sqrt(|window * I**2 - mu**2|)`` are correlations with replicated borders.
     Invariant to adding a constant to ``gray``; scaling ``gray`` and ``c`` together by ``k > 0``
     leaves it unchanged (so it is contrast invariant up to the constant ``c``).
@@ -228,7 +215,7 @@ def mscn(gray, window: np.ndarray | None = None, c: float = MSCN_C) -> np.ndarra
     img = np.asarray(gray, dtype=np.float64)
     if img.ndim != 2 or img.size == 0:
         raise InvalidInputError(f"gray: expected a non-empty 2-D array, got shape {img.shape}")
-    w = gaussian_window() if window is None else np.asarray(window, dtype=np.float64)
+    w = gaussian_window(GAUSS_SIZE, GAUSS_SIGMA) if window is None else np.asarray(window, dtype=np.float64)
     mu = _correlate_replicate(img, w)
     sigma = np.sqrt(np.abs(_correlate_replicate(img * img, w) - mu * mu))
     return (img - mu) / (sigma + c)

@@ -25,6 +25,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from . import hub
+from .colour import luma
 from .errors import InvalidInputError, KernelSizeError, WeightsError
 from .models import KernelGenerator, KernelInitializer
 from .physics import check_image, fit_kernel
@@ -49,8 +50,7 @@ def to_luma(image: torch.Tensor) -> torch.Tensor:
         return image
     if image.shape[1] != 3:
         raise InvalidInputError(f"blurry image must have 1 or 3 channels, got {image.shape[1]}")
-    weights = image.new_tensor([0.299, 0.587, 0.114]).reshape(1, 3, 1, 1)
-    return (image * weights).sum(dim=1, keepdim=True)
+    return luma(image[:, 0:1], image[:, 1:2], image[:, 2:3])
 
 
 def check_kernel_size(size: int) -> int:

@@ -30,24 +30,17 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw
 
 from .atomic import atomic_write
 from .errors import GLKMError, InvalidInputError
-from .imageio import kernel_to_image
+from .imageio import default_font, kernel_to_image
 
 GRID_COLUMNS = ("blurry", "result", "ground truth", "estimated kernel", "true kernel")
 CELL = 176  # px, side of a grid cell
 HEADER = 22
 GAP = 4
 BACKGROUND = (40, 40, 40)
-
-
-def _font(size: int = 12):
-    try:
-        return ImageFont.load_default(size=size)
-    except TypeError:  # Pillow < 10.1: bitmap font, fixed size
-        return ImageFont.load_default()
 
 
 def _to_pil(arr: np.ndarray) -> Image.Image:
@@ -111,7 +104,7 @@ def image_grid(rows: list[dict], out: str | Path, path: str | Path, max_rows: in
     chosen = _grid_rows(rows, max_rows)
     if not chosen:
         raise InvalidInputError("no results to draw")
-    font = _font(12)
+    font = default_font(12)
     ncol = len(GRID_COLUMNS)
     width = ncol * cell + (ncol + 1) * GAP
     height = HEADER + len(chosen) * (cell + GAP) + GAP

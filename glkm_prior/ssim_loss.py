@@ -23,6 +23,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .errors import InvalidInputError
+from .matlab import gaussian_window as _gaussian
 
 WINDOW_SIZE = 11
 SIGMA = 1.5
@@ -31,10 +32,9 @@ C2 = 0.03**2
 
 
 def gaussian_window(size: int = WINDOW_SIZE, sigma: float = SIGMA, dtype=torch.float32) -> torch.Tensor:
-    """1-D Gaussian of ``size`` taps centred at ``size // 2``, summing to 1."""
-    x = torch.arange(size, dtype=torch.float64) - size // 2
-    g = torch.exp(-(x**2) / (2 * sigma**2))
-    return (g / g.sum()).to(dtype)
+    """1-D Gaussian of ``size`` taps centred at ``size // 2`` (SSIM.py's), summing to 1
+    (:func:`glkm_prior.matlab.gaussian_window`, computed in float64)."""
+    return torch.from_numpy(_gaussian(size, sigma, ndim=1, centre=size // 2)).to(dtype)
 
 
 def gaussian_window_2d(size: int = WINDOW_SIZE, sigma: float = SIGMA, dtype=torch.float32) -> torch.Tensor:

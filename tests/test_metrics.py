@@ -453,3 +453,23 @@ def test_error_messages_name_the_problem():
         M.ssim(good, np.ones((20, 21)))
     with pytest.raises(InvalidInputError, match="grayscale"):
         M.ssim(np.ones((20, 20, 3)), np.ones((20, 20, 3)))
+
+
+def test_shared_conventions_colour_and_matlab():
+    """One definition each: BT.601 luma (numpy and torch alike), MATLAB round and fspecial."""
+    import torch
+
+    from glkm_prior.colour import luma, studio_y
+    from glkm_prior.matlab import gaussian_window, matlab_round
+    from glkm_prior.prior import to_luma
+
+    rgb = np.random.default_rng(1).random((5, 6, 3))
+    np.testing.assert_array_equal(M.rgb_to_y(rgb, matlab=False), luma(rgb[..., 0], rgb[..., 1], rgb[..., 2]))
+    np.testing.assert_array_equal(M.rgb_to_y(rgb), studio_y(rgb[..., 0], rgb[..., 1], rgb[..., 2]))
+    t = torch.from_numpy(rgb).permute(2, 0, 1)[None].float()
+    assert torch.equal(to_luma(t)[0, 0], luma(t[0, 0], t[0, 1], t[0, 2]))
+    assert studio_y(1.0, 1.0, 1.0) == pytest.approx(235 / 255) and luma(1.0, 1.0, 1.0) == pytest.approx(1.0)
+    np.testing.assert_array_equal(matlab_round(np.array([-2.5, -0.5, 0.5, 1.5, 2.4999])), [-3, -1, 1, 2, 2])
+    w2, w1 = gaussian_window(11, 1.5), gaussian_window(11, 1.5, ndim=1)
+    assert w2.shape == (11, 11) and w2.sum() == pytest.approx(1) and np.allclose(w2, np.outer(w1, w1), atol=1e-17)
+    assert gaussian_window(4, 1.0, ndim=1, centre=2).argmax() == 2
