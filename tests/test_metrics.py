@@ -206,7 +206,8 @@ def test_align_equals_bruteforce_grid(step, maxshift):
     border = 4
     ssd_bf, shift_bf, aligned_bf, ref_bf = _bruteforce_align(est, gt, maxshift, step, border)
     ssd_fast, _ = M._ssd_grid(est, ref_bf, M._shift_grid(maxshift, step), border)
-    np.testing.assert_allclose(ssd_fast, ssd_bf, rtol=1e-12, atol=0)
+    # closed-form grid: rounding of about 1e-12 of the energies (see test_align_closed_form_grid...)
+    np.testing.assert_allclose(ssd_fast, ssd_bf, rtol=0, atol=1e-12 * (np.sum(est ** 2) + np.sum(ref_bf ** 2)))
     res = M.align_upto_shift(est, gt, maxshift=maxshift, step=step, border=border)
     assert res.shift == (float(shift_bf[0]), float(shift_bf[1]))
     np.testing.assert_allclose(res.aligned, aligned_bf, rtol=0, atol=1e-15)
@@ -214,17 +215,29 @@ def test_align_equals_bruteforce_grid(step, maxshift):
     assert res.ssd == pytest.approx(ssd_bf.min(), rel=1e-12)
 
 
-def test_align_chunked_search_equals_unchunked(monkeypatch):
+@pytest.mark.parametrize("channels", [0, 3])
+def test_align_closed_form_grid_equals_resampling_at_10_px(channels):
+    """The closed-form SSD grid (integral images + one FFT) against resampling shift by shift,
+    on the +-10 px search of the Lai protocol, grey and colour; rounding bound: 1e-12 of the
+    energies (float64 cumulative sums over ~1e4 px)."""
     rng = np.random.default_rng(12)
-    gt = rng.random((40, 40, 3))
-    est = np.roll(gt, (0, 1), (0, 1)) + 0.05 * rng.standard_normal(gt.shape)
-    ref = gt[4:36, 4:36]
-    shifts = M._shift_grid(3, 0.25)
-    full, _ = M._ssd_grid(est, ref, shifts, 4)
-    monkeypatch.setattr(M, "_ALIGN_CHUNK_ELEMS", 2 * 32 * 32 * 3 + 5)  # chunks of 2 x shifts
-    chunked, _ = M._ssd_grid(est, ref, shifts, 4)
-    np.testing.assert_allclose(chunked, full, rtol=1e-13, atol=0)
-    assert M.align_upto_shift(est, gt, maxshift=3, border=4).shift == (0.0, 1.0)
+    shape = (60, 64) + ((channels,) if channels else ())
+    gt = smooth_field(shape[:2], 0.5, -1.2, seed=4)[..., None] * np.ones(channels or 1) if channels else smooth_field(shape, 0.5, -1.2, seed=4)
+    est = np.roll(gt, (7, -6), (0, 1)) + 0.02 * rng.standard_normal(gt.shape)
+    ssd_bf, shift_bf, aligned_bf, ref_bf = _bruteforce_align(est, gt, 10, 0.5, 12)
+    ssd, _ = M._ssd_grid(est, ref_bf, M._shift_grid(10, 0.5), 12)
+    np.testing.assert_allclose(ssd, ssd_bf, rtol=0, atol=1e-12 * (np.sum(est ** 2) + np.sum(ref_bf ** 2)))
+    res = M.align_upto_shift(est, gt, maxshift=10, step=0.5, border=12)
+    assert res.shift == (float(shift_bf[0]), float(shift_bf[1])) == (7.0, -6.0)
+    np.testing.assert_allclose(res.aligned, aligned_bf, rtol=0, atol=1e-15)
+
+
+def test_align_ties_go_to_the_first_shift():
+    """A constant estimate fits every shift equally: MATLAB's ``find`` order picks the first
+    (smallest dy, then smallest dx), as the shift-by-shift search did."""
+    gt = np.random.default_rng(3).random((30, 30))
+    res = M.align_upto_shift(np.full((30, 30), 0.5), gt, maxshift=2, step=0.5, border=4)
+    assert res.shift == (-2.0, -2.0)
 
 
 def test_align_bruteforce_matches_scipy_map_coordinates():
