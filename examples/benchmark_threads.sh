@@ -1,5 +1,6 @@
 #!/bin/bash
-# Seconds of the example deblur (`glkm deblur examples/data/blurry.png`, defaults) on an otherwise idle
+# Seconds of the example deblur (`glkm deblur examples/data/blurry.png --method $METHOD`, default METHOD=fast,
+# the default method when the README's table was measured; other settings default) on an otherwise idle
 # machine and with one competing busy process (a single-threaded Python loop), for --threads 1 (the
 # default) and --threads 2 (what torch picks by itself on 2 cores, the default before). Median of RUNS
 # wall-clock runs per cell. Run it on an idle machine: anything else running skews the "idle" column.
@@ -13,7 +14,7 @@ BUSY=
 seconds() {  # median wall seconds of RUNS example deblurs with --threads $1
     for _ in $(seq "$RUNS"); do
         start=$(date +%s.%N)
-        glkm deblur examples/data/blurry.png -o "$OUT/o.png" --force --threads "$1" >/dev/null 2>&1
+        glkm deblur examples/data/blurry.png -o "$OUT/o.png" --force --method "${METHOD:-fast}" --threads "$1" >/dev/null 2>&1
         echo "$(date +%s.%N) - $start" | bc
     done | sort -n | awk '{a[NR] = $1} END {printf "%.1f", a[int((NR + 1) / 2)]}'
 }

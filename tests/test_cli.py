@@ -7,6 +7,7 @@ from PIL import Image
 
 from glkm_prior.cli import main
 from glkm_prior.imageio import read_image
+from glkm_prior.errors import InvalidInputError
 
 
 def test_plugins_lists_builtins(capsys):
@@ -25,14 +26,18 @@ def test_deblur_example_writes_image_kernel_and_report(tmp_path, example_dir, ca
     image = read_image(out)
     assert image.shape == read_image(example_dir / "blurry.png").shape
     kernel = np.load(tmp_path / "res" / "deblurred_kernel.npy")
-    assert kernel.shape == (19, 19) and kernel.min() >= 0 and abs(kernel.sum() - 1) < 1e-4
-    # the viewing PNG is the kernel enlarged by a whole factor (each kernel pixel a 14x14 square) to >= 256 px
-    png = np.asarray(Image.open(tmp_path / "res" / "deblurred_kernel.png"), dtype=np.float64)
-    assert png.shape == (266, 266)
-    expected = np.round(kernel / kernel.max() * 255).repeat(14, 0).repeat(14, 1)
-    assert np.abs(png - expected).max() <= 1  # 8-bit rounding
     report = json.loads((tmp_path / "res" / "deblurred.json").read_text())
-    assert report["kernel_size"] == 19 and report["method"] == "fast" and report["seconds"] > 0
+    # the default method (l0) returns at least the asked size, more when the estimate's support needs it
+    side = kernel.shape[0]
+    assert kernel.shape == (side, side) == tuple(report["kernel_shape"]) and side >= 19 and side % 2 == 1
+    assert kernel.min() >= 0 and abs(kernel.sum() - 1) < 1e-4
+    # the viewing PNG is the kernel enlarged by a whole factor (each kernel pixel a f x f square) to >= 256 px
+    png = np.asarray(Image.open(tmp_path / "res" / "deblurred_kernel.png"), dtype=np.float64)
+    f = -(-256 // side)
+    assert png.shape == (side * f, side * f)
+    expected = np.round(kernel / kernel.max() * 255).repeat(f, 0).repeat(f, 1)
+    assert np.abs(png - expected).max() <= 1  # 8-bit rounding
+    assert report["kernel_size"] == 19 and report["method"] == "l0" and report["seconds"] > 0
     assert report["threads"] == 1 and isinstance(report["warnings"], list)
     assert sorted(p.name for p in (tmp_path / "res").iterdir()) == [
         "deblurred.json", "deblurred.png", "deblurred_kernel.npy", "deblurred_kernel.png"]
@@ -160,6 +165,19 @@ def test_small_image_auto_kernel_size_runs(tmp_path, example_dir, capsys):
     report = json.loads((tmp_path / "o.json").read_text())
     assert report["kernel_size_estimate"]["max_size"] == 35 and report["kernel_size"] <= 35  # odd(70 // 2 - 1)
     assert "kernel size" in capsys.readouterr().err
+
+
+def test_default_methods_uniform_and_nonuniform(capsys):
+    """``glkm deblur`` runs l0 by default and svola-fast with --nonuniform (l0 has no SVOLA variant)."""
+    from glkm_prior import cli
+
+    assert cli._deblur_method_name(None, False) == "l0" and cli._deblur_method_name(None, True) == "svola-fast"
+    assert cli._deblur_method_name("fast", True) == "svola-fast"
+    with pytest.raises(InvalidInputError, match="no non-uniform"):
+        cli._deblur_method_name("l0", True)
+    with pytest.raises(SystemExit):
+        main(["deblur", "--help"])
+    assert "default: l0" in capsys.readouterr().out
 
 
 def test_even_kernel_size_is_refused(tmp_path, example_dir, capsys):
