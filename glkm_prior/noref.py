@@ -62,8 +62,8 @@ variance of its MSCN coefficients exceeds 0.1. For an active block:
 an image without active blocks (e.g. uniform) scores 100. The score is nominally in [0, 100];
 a block can score ``variance > 1`` when noisy, so values slightly above 100 are possible.
 
-BRISQUE needs a trained SVR model which is not bundled: :func:`brisque` raises
-:class:`MetricUnavailableError` instead of returning a number.
+BRISQUE is not offered: it needs a trained SVR model that is not bundled (and cannot be
+downloaded here), and no number is ever made up without it.
 """
 
 from __future__ import annotations
@@ -86,7 +86,6 @@ __all__ = [
     "PIQEResult",
     "aggd_fit",
     "available_metrics",
-    "brisque",
     "imresize_bicubic",
     "load_niqe_params",
     "mscn",
@@ -533,34 +532,16 @@ def piqe(img) -> float:
 
 
 # ----------------------------------------------------------------------------------------------
-# BRISQUE, availability
+# availability
 # ----------------------------------------------------------------------------------------------
 
 
-def brisque(img, model_path=None) -> float:
-    """BRISQUE is not available: its trained SVR model is not bundled with this package.
-
-    Always raises :class:`MetricUnavailableError` (also a ``NotImplementedError``), with or
-    without ``model_path``: loading a user-supplied model is not implemented, and no number
-    is ever returned from an untrained or made-up model.
-    """
-    if model_path is None:
-        raise MetricUnavailableError(
-            "BRISQUE is unavailable: its trained model (the SVR and feature scaling fitted on "
-            "the LIVE database) is not bundled with glkm_prior; use niqe() or piqe() instead"
-        )
-    raise MetricUnavailableError(
-        f"BRISQUE is unavailable: loading a user-supplied model ({model_path}) is not "
-        "implemented in glkm_prior; use niqe() or piqe() instead"
-    )
-
-
 def available_metrics() -> dict[str, bool]:
-    """Which no-reference metrics can be computed here: ``{"niqe": ..., "piqe": True,
-    "brisque": False}`` (NIQE needs its bundled parameter file)."""
+    """Which no-reference metrics can be computed here: ``{"niqe": ..., "piqe": True}`` (NIQE
+    needs its bundled parameter file; BRISQUE is not offered, module doc)."""
     try:
         load_niqe_params()
         niqe_ok = True
     except MetricUnavailableError:
         niqe_ok = False
-    return {"niqe": niqe_ok, "piqe": True, "brisque": False}
+    return {"niqe": niqe_ok, "piqe": True}

@@ -384,11 +384,8 @@ def test_niqe_rejects_featureless_images_and_bad_options():
         noref.niqe(pink_noise_image(), convert_to="lab")
 
 
-def test_brisque_is_reported_unavailable(tmp_path):
-    img = np.full((64, 64), 0.5)
-    for kwargs in ({}, {"model_path": tmp_path / "brisque_model.npz"}):
-        with pytest.raises(noref.MetricUnavailableError, match="BRISQUE is unavailable"):
-            noref.brisque(img, **kwargs)
+def test_available_metrics_offers_no_brisque():
+    """BRISQUE is not offered (no trained model is bundled): no function, not listed."""
+    assert not hasattr(noref, "brisque")
     assert issubclass(noref.MetricUnavailableError, GLKMError)
-    assert issubclass(noref.MetricUnavailableError, NotImplementedError)
-    assert noref.available_metrics() == {"niqe": True, "piqe": True, "brisque": False}
+    assert noref.available_metrics() == {"niqe": True, "piqe": True}
