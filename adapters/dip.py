@@ -44,8 +44,6 @@ of the blurry image (same value, fewer operations); the non-local block multipli
 
 from __future__ import annotations
 
-import json
-import sys
 import time
 from dataclasses import asdict, dataclass, field, replace
 
@@ -55,8 +53,8 @@ import torch.nn.functional as F
 from torch.optim.lr_scheduler import MultiStepLR
 
 from glkm_prior.branch import check_blurry
-from glkm_prior.checkpoint import RunCheckpoint
-from glkm_prior.errors import InvalidInputError, WeightsError
+from glkm_prior.errors import InvalidInputError
+from glkm_prior.loop import IterativeMethod, LoopState, identity_of, run_loop
 from glkm_prior.physics import blur
 from glkm_prior.plugins import build_kernel_branch, hookimpl
 from glkm_prior.prior import KernelPrior, check_kernel_size, to_luma
@@ -263,9 +261,11 @@ def make_config(cls=DIPConfig, *, preset: str | None = "default", iters: int | N
 
 
 # ============================================================================ the loop
-class DeepPriorLoop:
+class DeepPriorLoop(IterativeMethod):
     """Shared machinery of the DIP-family loops: image network on fixed noise + a kernel branch
-    from the hook, Adam with one group each, MultiStepLR, progress, convergence callback.
+    from the hook, Adam with one group each, MultiStepLR; iterations, progress, trace callback
+    and checkpoints by :func:`glkm_prior.loop.run_loop` (this class is its step function and
+    state).
 
     Subclasses set ``net_outputs_per_channel`` / ``noise_before_net`` and implement :meth:`loss`
     (and, where their authors do, :meth:`before_loop`, :meth:`grads_ok`, :meth:`final`).
@@ -331,6 +331,8 @@ class DeepPriorLoop:
             lr=config.lr_image)
         self.scheduler = MultiStepLR(self.optimizer, milestones=list(config.milestones), gamma=config.gamma)
         self.ssim = SSIMToReference(self.y)
+        self.skipped = 0                      # updates skipped by grads_ok
+        self.last_out = self.last_k = None    # the last iteration's network output and kernel
 
     # -------------------------------------------------------------- pieces
     def crop(self, out: torch.Tensor) -> torch.Tensor:
@@ -374,6 +376,19 @@ class DeepPriorLoop:
     def output_image(self, out: torch.Tensor) -> torch.Tensor:
         return merge_colour(self.crop(out).detach().float().clone(), self.chroma)
 
+    # -------------------------------------------------------------- one iteration
+    def step(self, step: int) -> torch.Tensor:
+        """Iteration ``step``: loss, update (skipped if :meth:`grads_ok` says so), scheduler."""
+        loss, out, k = self.loss(step)
+        if not self.optimise(loss, step):
+            self.skipped += 1
+        self.scheduler.step()
+        self.last_out, self.last_k = out.detach(), k.detach()
+        return loss.detach()
+
+    def trace(self):
+        return self.output_image(self.last_out), self.last_k
+
     # -------------------------------------------------------------- run
     def run(self, *, progress: bool = True, callback=None, trace_every: int | None = None, checkpoint=None,
             checkpoint_every: int = 100) -> dict:
@@ -383,67 +398,25 @@ class DeepPriorLoop:
         state (networks, optimiser, scheduler, RNG, losses so far, the callback's
         ``state_dict()`` if it has one) is saved every ``checkpoint_every`` iterations; a run
         started with a folder that holds a checkpoint of the same run resumes from it and ends
-        exactly as the uninterrupted run would. The caller removes the folder when done.
+        exactly as the uninterrupted run would (:func:`glkm_prior.loop.run_loop`). The caller
+        removes the folder when done.
         """
-        from tqdm import tqdm
-
         cfg = self.cfg
-        iters = cfg.iters
-        if trace_every is None:
-            trace_every = max(1, iters // 20)
-        trace_every = max(1, int(trace_every))
-        ckpt = RunCheckpoint(checkpoint) if checkpoint is not None else None
-        if ckpt is not None and (isinstance(checkpoint_every, bool) or int(checkpoint_every) < 1):
-            raise InvalidInputError(f"checkpoint_every must be a positive integer, got {checkpoint_every!r}")
-        start = time.perf_counter()
-        losses = torch.zeros(iters)
-        first, skipped, earlier = 0, 0, {"seconds": 0.0, "loop_seconds": 0.0}
-        if ckpt is not None and ckpt.exists():
-            first, skipped, earlier = self._resume(ckpt, losses, callback)
-        else:
-            self.before_loop(progress)
-        t_loop = time.perf_counter()
-        last_out = last_k = None
-        bar = tqdm(range(first, iters), initial=first, total=iters, desc=f"{self.name}/{self.branch_name}", unit="it",
-                   file=sys.stderr, disable=not progress, dynamic_ncols=True, leave=False)
-        for step in bar:
-            loss, out, k = self.loss(step)
-            losses[step] = loss.detach()
-            if not self.optimise(loss, step):
-                skipped += 1
-            self.scheduler.step()
-            last_out, last_k = out.detach(), k.detach()
-            if progress and (step % 50 == 0 or step + 1 == iters):
-                bar.set_postfix(loss=f"{loss.item():.4g}", refresh=False)
-            if callback is not None and ((step + 1) % trace_every == 0 or step + 1 == iters):
-                with torch.no_grad():
-                    callback(step + 1, self.output_image(last_out), last_k)
-            if ckpt is not None and (step + 1) % int(checkpoint_every) == 0 and step + 1 < iters:
-                now = time.perf_counter()
-                self._save(ckpt, step + 1, losses, skipped, callback,
-                           seconds=earlier["seconds"] + now - start,
-                           loop_seconds=earlier["loop_seconds"] + now - t_loop)
-        bar.close()
-        loop_seconds = earlier["loop_seconds"] + time.perf_counter() - t_loop
-        out, kernel = self.final(last_out, last_k)
+        record = run_loop(self, cfg.iters, progress=progress, callback=callback, trace_every=trace_every,
+                          checkpoint=checkpoint, checkpoint_every=checkpoint_every)
+        out, kernel = self.final(self.last_out, self.last_k)
         image = self.output_image(out)
         kernel = kernel.detach().float().reshape(-1, 1, self.K, self.K).clone()  # (1 or cells, 1, K, K)
-        loss_list = [float(v) for v in losses.tolist()]
         info = {
-            "iters": iters,
+            "iters": cfg.iters,
             "preset": cfg.preset,
             "colour": "grey" if not self.colour_input else cfg.colour,
             "kernel_branch": self.branch_name,
             "lr_image": cfg.lr_image,
             "lr_kernel": self.lr_kernel,
-            "seconds": earlier["seconds"] + time.perf_counter() - start,
-            "seconds_before_resume": earlier["seconds"],
-            "resumed_from": first,
-            "seconds_per_iter": loop_seconds / iters if iters else None,
-            "loss_first": loss_list[0] if loss_list else None,
-            "loss_last": loss_list[-1] if loss_list else None,
-            "skipped_steps": skipped,
-            "losses": loss_list,
+            **record.info(),
+            "skipped_steps": self.skipped,
+            "losses": record.losses,
         }
         info.update(self.extra_info())
         return {"image": image, "kernel": kernel, "info": info}
@@ -452,50 +425,19 @@ class DeepPriorLoop:
     def identity(self) -> dict:
         """What a checkpoint must match to be resumed by this loop (JSON types)."""
         cfg = {k: v for k, v in asdict(self.cfg).items() if k != "channels_last"}
-        ident = {"loop": self.name, "kernel_branch": self.branch_name, "kernel_size": self.K, "seed": self.seed,
-                 "shape": list(self.y.shape), "image_sum": round(float(self.y.double().sum()), 6), "config": cfg}
-        return json.loads(json.dumps(ident, default=str))
+        return identity_of(self.name, self.branch_name, self.K, self.seed, self.y, cfg)
+
+    def state(self) -> LoopState:
+        return LoopState(modules={"net": self.net, "branch": self.branch}, optimizers={"adam": self.optimizer},
+                         schedulers={"scheduler": self.scheduler}, generators={"loop": self.gen})
 
     def loop_state(self) -> dict:
-        """Subclass state outside the modules (JSON), saved with each checkpoint."""
-        return {}
+        """State outside the modules (JSON), saved with each checkpoint (subclasses extend it)."""
+        return {"skipped": self.skipped}
 
     def load_loop_state(self, state: dict) -> None:
         """Restore :meth:`loop_state`."""
-
-    def _save(self, ckpt: RunCheckpoint, step: int, losses, skipped: int, callback, *, seconds: float,
-              loop_seconds: float) -> None:
-        sched = self.scheduler.state_dict()
-        meta = {"identity": self.identity(), "losses": [float(v) for v in losses[:step].tolist()],
-                "skipped": skipped, "seconds": seconds, "loop_seconds": loop_seconds,
-                "scheduler": {k: sched[k] for k in ("last_epoch", "_step_count", "_last_lr")},
-                "loop_state": self.loop_state(),
-                "callback": callback.state_dict() if hasattr(callback, "state_dict") else None}
-        ckpt.save(step, {"net": self.net, "branch": self.branch}, {"adam": self.optimizer}, meta,
-                  {"rng_loop": self.gen.get_state(), "rng_global": torch.get_rng_state()})
-
-    def _resume(self, ckpt: RunCheckpoint, losses, callback):
-        mine, saved = self.identity(), ckpt.meta().get("identity", {})
-        diffs = [f"{k}: saved {saved.get(k)!r}, now {v!r}" for k, v in mine.items() if saved.get(k) != v]
-        if diffs:
-            raise InvalidInputError(f"checkpoint {ckpt.folder} belongs to a different run ({'; '.join(diffs)}); "
-                                    "delete it or choose another folder")
-        extra: dict = {}
-        meta = ckpt.load({"net": self.net, "branch": self.branch}, {"adam": self.optimizer}, extra)
-        step = int(meta["step"])
-        if not 0 < step <= losses.numel() or len(meta["losses"]) != step:
-            raise WeightsError(f"checkpoint {ckpt.folder} is inconsistent (step {step}, {len(meta['losses'])} losses)")
-        losses[:step] = torch.tensor(meta["losses"], dtype=losses.dtype)
-        sched = self.scheduler.state_dict()
-        sched.update(meta["scheduler"])
-        self.scheduler.load_state_dict(sched)
-        self.gen.set_state(extra["rng_loop"])
-        torch.set_rng_state(extra["rng_global"])
-        self.load_loop_state(meta.get("loop_state") or {})
-        if meta.get("callback") is not None and hasattr(callback, "load_state_dict"):
-            callback.load_state_dict(meta["callback"])
-        return step, int(meta["skipped"]), {"seconds": float(meta["seconds"]),
-                                            "loop_seconds": float(meta["loop_seconds"])}
+        self.skipped = int(state.get("skipped", 0))
 
     def extra_info(self) -> dict:
         return {}

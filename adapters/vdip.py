@@ -304,10 +304,11 @@ class VDIP(DeepPriorLoop):
             return out[:, : self.C], self.kernel()
 
     def loop_state(self) -> dict:
-        return {"prefit_loss_last": self.prefit_loss_last,
+        return {**super().loop_state(), "prefit_loss_last": self.prefit_loss_last,
                 "last_terms": {k: float(v) for k, v in self.last_terms.items()}}
 
     def load_loop_state(self, state: dict) -> None:
+        super().load_loop_state(state)
         self.prefit_loss_last = state.get("prefit_loss_last")
         self.last_terms = {k: torch.tensor(v) for k, v in (state.get("last_terms") or {}).items()}
 
