@@ -16,7 +16,7 @@ import torch
 
 from glkm_adapters.nonblind import nonblind
 from glkm_adapters.svola import svola_deconvolve
-from glkm_prior.bench import quantise, score_image
+from glkm_prior.scoring import quantise, score_image
 from glkm_prior.imageio import read_image, to_array, to_tensor
 
 

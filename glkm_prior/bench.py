@@ -21,7 +21,7 @@ Scores
 ------
 * ``psnr``, ``ssim``: Levin's ``comp_upto_shift`` protocol (:func:`metrics.align_upto_shift`:
   15 px border, sub-pixel shifts within +-5 px in 0.25 px steps, bilinear, best SSD; +-10 px on
-  Lai et al.'s set, as SelfDeblur's ``statistic_lai.m``: :data:`LAYOUT_MAXSHIFT`), peak 1.0
+  Lai et al.'s set, as SelfDeblur's ``statistic_lai.m``: :data:`glkm_prior.scoring.LAYOUT_MAXSHIFT`), peak 1.0
   on [0, 1] images (= peak 255 on 8-bit). They are computed on the **saved 8-bit result**, as
   the field's MATLAB scripts read saved PNGs. Colour images are scored on their luma Y,
   ``metrics.rgb_to_y(..., matlab=True)`` (MATLAB ``rgb2ycbcr``), as Lai et al.'s scripts do.
@@ -34,7 +34,7 @@ Scores
   above. The denominator comes from the registered ``true-kernel`` method, run once per image
   and cached in ``OUT/reference/``; it is not computed for the ``true-kernel`` method itself.
 * true-kernel orientation check: for every image the runner measures how well the stored true
-  kernel and its 180-degree rotation explain the blurry image (:func:`kernel_fit`, cached in
+  kernel and its 180-degree rotation explain the blurry image (:func:`glkm_prior.scoring.kernel_fit`, cached in
   ``OUT/reference/<name>_fit.json``; ``true_kernel_fit_psnr`` / ``..._rotated`` in the rows).
   In the copy of the Levin set used here, kernels 4 and 8 fit only after the rotation (they
   are stored as true-convolution kernels, the other six as correlation kernels). With
@@ -91,64 +91,30 @@ files, and after a collective barrier rank 0 merges them and writes the tables a
 
 from __future__ import annotations
 
-import csv
 import datetime
-import inspect
-import io
 import json
 import math
 import os
-import statistics
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from . import datasets, metrics, plugins
-from .atomic import atomic_write
 from .checkpoint import RunCheckpoint, seconds_before_resume
 from .errors import GLKMError, InvalidInputError, PluginError
 from .imageio import read_image, to_array, to_tensor, write_image
+from .bench_report import finalize, json_safe, write_json
 from .kernel_io import load_kernel, save_kernel
+from .plugins import accepts_keyword, refuse_unaccepted_options
+from .scoring import (ALIGN, LAYOUT_MAXSHIFT, TRACE_ALIGN, TRUE_KERNEL_METHOD, common_crop, kernel_fit,
+                      no_reference_scores, quantise, score_image)
 
 DEFAULT_KERNEL_SIZE = 31
-TRUE_KERNEL_METHOD = "true-kernel"
-ALIGN = dict(maxshift=5, step=0.25, border=15)
-TRACE_ALIGN = dict(maxshift=5, step=1.0, border=15)
-#: comp_upto_shift's search range (px) per dataset layout where it is not Levin's 5: SelfDeblur's
-#: ``statistic_lai.m`` uses 10 on Lai et al.'s set, whose 51 and 55 px kernels have their centroid
-#: 6.6 and 7.1 px off the centre, so a result deblurred with a centred estimate is shifted by as
-#: much and a 5 px search scores it as a miss.
-LAYOUT_MAXSHIFT = {"lai": 10}
 ORIENTATIONS = ("stored", "auto")
-#: The stored true kernel counts as rotated when its 180-degree rotation explains the blurry
-#: image better by more than this many dB (nearly symmetric kernels differ by ~0.5 dB).
-FLIP_MARGIN_DB = 1.0
-#: Scores summarised in summary.md/json (in this order) and their headings.
-SUMMARY_METRICS = {
-    "psnr": "PSNR (dB)",
-    "ssim": "SSIM",
-    "kernel_rel_l2": "kernel rel. L2",
-    "error_ratio": "error ratio",
-    "lpips": "LPIPS",
-    "seam_rmse": "seam RMSE",
-    "interior_rmse": "interior RMSE",
-    "niqe_input": "NIQE input",
-    "niqe": "NIQE",
-    "piqe_input": "PIQE input",
-    "piqe": "PIQE",
-    "seconds": "seconds",
-    "peak_rss_mb": "peak RSS (MB)",
-}
-CSV_COLUMNS = [
-    "name", "category", "seed", "method", "kernel_branch", "kernel_size", "true_kernel_size", "psnr", "ssim",
-    "kernel_rel_l2", "kernel_psnr", "error_ratio", "lpips", "seam_rmse", "interior_rmse", "grid", "niqe_input", "niqe",
-    "piqe_input", "piqe", "seconds", "peak_rss_mb", "iters", "shift_y", "shift_x",
-    "true_kernel_rotated", "true_kernel_fit_psnr", "true_kernel_fit_psnr_rotated", "image", "kernel", "rank",
-]
 
 
 # ----------------------------------------------------------------------------- configuration
@@ -231,35 +197,6 @@ def parse_seeds(seeds) -> tuple:
 
 
 # ----------------------------------------------------------------------------- helpers
-def _finite_or_none(v):
-    if v is None:
-        return None
-    v = float(v)
-    return v if math.isfinite(v) else None
-
-
-def _clean(obj):
-    """JSON-safe copy: non-finite floats -> None, numpy scalars -> Python numbers."""
-    if isinstance(obj, dict):
-        return {str(k): _clean(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_clean(v) for v in obj]
-    if isinstance(obj, (bool, np.bool_)):
-        return bool(obj)
-    if isinstance(obj, (int, np.integer)):
-        return int(obj)
-    if isinstance(obj, (float, np.floating)):
-        return _finite_or_none(obj)
-    if obj is None or isinstance(obj, str):
-        return obj
-    return str(obj)
-
-
-def write_json(path: Path, data) -> Path:
-    text = json.dumps(_clean(data), indent=2, allow_nan=False) + "\n"
-    return atomic_write(path, lambda fh: fh.write(text.encode()), "JSON file")
-
-
 def peak_rss_mb() -> float | None:
     """The process's peak RSS (ru_maxrss) in MB; None where ``resource`` is unavailable."""
     try:
@@ -268,93 +205,6 @@ def peak_rss_mb() -> float | None:
         return None
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / (1024.0 * 1024.0) if sys.platform == "darwin" else peak / 1024.0
-
-
-def accepts_keyword(fn, name: str, explicit_only: bool = False) -> bool:
-    """Whether ``fn`` can be called with keyword ``name`` (named, or through ``**kwargs`` unless
-    ``explicit_only``)."""
-    try:
-        params = inspect.signature(fn).parameters
-    except (TypeError, ValueError):
-        return not explicit_only
-    if name in params and params[name].kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY):
-        return True
-    return not explicit_only and any(p.kind == inspect.Parameter.VAR_KEYWORD for p in params.values())
-
-
-def refuse_unaccepted_options(method_name: str, fn, options) -> None:
-    """Raise :class:`InvalidInputError` naming the ``options`` keys ``fn`` cannot take."""
-    unaccepted = sorted(k for k in options if not accepts_keyword(fn, k))
-    if unaccepted:
-        raise InvalidInputError(f"method {method_name!r} has no option {', '.join(unaccepted)}")
-
-
-def eval_plane(arr: np.ndarray) -> np.ndarray:
-    """What is scored: grey as is, colour as MATLAB luma Y (``rgb_to_y(matlab=True)``)."""
-    arr = np.asarray(arr)
-    if arr.ndim == 3 and arr.shape[2] == 3:
-        return metrics.rgb_to_y(arr, matlab=True)
-    if arr.ndim == 3:
-        return arr[..., 0]
-    return arr
-
-
-def _common_crop(a: np.ndarray, b: np.ndarray):
-    if a.shape[:2] == b.shape[:2]:
-        return a, b
-    shape = (min(a.shape[0], b.shape[0]), min(a.shape[1], b.shape[1]))
-    return metrics.center_crop_to(a, shape), metrics.center_crop_to(b, shape)
-
-
-def score_image(estimate: np.ndarray, ground_truth: np.ndarray, **align) -> metrics.AlignResult:
-    """Align ``estimate`` to ``ground_truth`` and score it (module docstring, "Scores")."""
-    e, g = _common_crop(eval_plane(estimate), eval_plane(ground_truth))
-    return metrics.align_upto_shift(e, g, **{**ALIGN, **align})
-
-
-def no_reference_scores(blurry: np.ndarray, result: np.ndarray) -> dict:
-    """NIQE and PIQE (lower is better) of the input and of the result (:mod:`glkm_prior.noref`);
-    None where an image is too small for a metric."""
-    from . import noref
-
-    out = {}
-    for name, fn in (("niqe", noref.niqe), ("piqe", noref.piqe)):
-        for key, img in ((f"{name}_input", blurry), (name, result)):
-            try:
-                out[key] = float(fn(img))
-            except InvalidInputError:
-                out[key] = None
-    return out
-
-
-def kernel_fit(blurry: np.ndarray, sharp: np.ndarray, kernel: np.ndarray) -> dict | None:
-    """How well the true kernel, as stored and rotated by 180 degrees, explains the blurry image.
-
-    ``blur(sharp, k, 'same')`` is compared with ``blurry`` (luma for colour) after alignment on
-    whole-pixel shifts within +-8 px, ignoring a ``K // 2 + 8`` px border (where 'same' zero
-    padding and unknown outside content differ from the data). Returns the two PSNRs, or None
-    when the image is too small for the check.
-    """
-    from .physics import blur
-
-    b, g = _common_crop(eval_plane(blurry), eval_plane(sharp))
-    K = int(max(kernel.shape))
-    border = min(K // 2 + 8, (min(b.shape) - metrics.SSIM_WIN) // 2)
-    maxshift = min(8, border)
-    if border < 1:
-        return None
-    out = {}
-    for key, k in (("stored", kernel), ("flipped", kernel[::-1, ::-1])):
-        kt = torch.from_numpy(np.ascontiguousarray(k, dtype=np.float64))[None, None]
-        pred = blur(torch.from_numpy(np.ascontiguousarray(g, dtype=np.float64))[None, None], kt, "same")[0, 0].numpy()
-        out[key] = metrics.align_upto_shift(pred, b, maxshift=maxshift, step=1.0, border=border).psnr
-    out["rotated"] = bool(out["flipped"] > out["stored"] + FLIP_MARGIN_DB)
-    return out
-
-
-def quantise(arr: np.ndarray) -> np.ndarray:
-    """Round to the 8-bit grid exactly as :func:`imageio.write_image` stores it."""
-    return (np.round(np.clip(arr, 0, 1) * 255) / 255).astype(np.float32)
 
 
 def _kernel_2d(k) -> np.ndarray:
@@ -529,7 +379,7 @@ class _Runner:
             import lpips  # noqa: PLC0415 (optional dependency, checked by lpips_available)
 
             self._lpips_model = lpips.LPIPS(net="alex", verbose=False).eval()
-        e, g = _common_crop(est, ref)
+        e, g = common_crop(est, ref)
         # aligned on all channels (LPIPS needs RGB), then both crops to [-1, 1]
         res = metrics.align_upto_shift(e, g, **{**ALIGN, "maxshift": self.maxshift})
 
@@ -694,7 +544,7 @@ def _run_identity(cfg: BenchConfig, folder: Path, layout: str) -> dict:
     identity = {"dataset": str(folder.resolve()), "layout": layout, "method": cfg.method,
                 "kernel_branch": cfg.kernel_branch, "iters": cfg.iters, "weights": cfg.weights,
                 "revision": cfg.revision, "true_kernel_orientation": cfg.true_kernel_orientation,
-                "options": _clean(cfg.options)}
+                "options": json_safe(cfg.options)}
     if cfg.kernel_size is not None:  # only when set, so runs made before the option still resume
         identity["kernel_size"] = cfg.kernel_size
     return identity
@@ -802,169 +652,3 @@ def run_benchmark(cfg: BenchConfig, *, pm=None, log=None, progress: bool = True,
 
 
 # ----------------------------------------------------------------------------- summary
-def _seed_stats(rows: list[dict], key: str, seeds) -> dict | None:
-    per_seed = []
-    for seed in seeds:
-        vals = [r.get(key) for r in rows if r["seed"] == seed]
-        vals = [float(v) for v in vals if v is not None and math.isfinite(float(v))]
-        if vals:
-            per_seed.append(statistics.fmean(vals))
-    if not per_seed:
-        return None
-    return {
-        "mean": statistics.fmean(per_seed),
-        "std": statistics.stdev(per_seed) if len(per_seed) > 1 else None,
-        "n_seeds": len(per_seed),
-        "per_seed": per_seed,
-    }
-
-
-def row_categories(row: dict) -> list[str]:
-    """A row's categories: several per photo (Lai's real set; the photo counts in each), else
-    its one category (rows written before ``categories`` existed)."""
-    return row.get("categories") or [row["category"]]
-
-
-def summarize(rows: list[dict], seeds) -> dict:
-    """Mean and std (sample std, ddof=1; None for one seed) across seeds of the per-seed means
-    over images, per category and overall ('all')."""
-    categories = sorted({c for r in rows for c in row_categories(r)})
-    groups = {c: [r for r in rows if c in row_categories(r)] for c in categories}
-    if len(categories) > 1 or "all" not in groups:
-        groups["all"] = rows
-    table = {}
-    for name, group in groups.items():
-        table[name] = {
-            "images": len({r["name"] for r in group}),
-            **{k: _seed_stats(group, k, seeds) for k in SUMMARY_METRICS},
-        }
-    return table
-
-
-def _fmt(stat, digits: int) -> str:
-    if stat is None:
-        return "—"
-    mean = f"{stat['mean']:.{digits}f}"
-    return mean if stat["std"] is None else f"{mean} ± {stat['std']:.{digits}f}"
-
-
-DIGITS = {"psnr": 2, "ssim": 4, "kernel_rel_l2": 3, "error_ratio": 2, "lpips": 4, "seam_rmse": 4, "interior_rmse": 4,
-          "niqe_input": 2, "niqe": 2, "piqe_input": 2, "piqe": 2, "seconds": 2, "peak_rss_mb": 0}
-
-
-def summary_markdown(summary: dict) -> str:
-    cfg = summary["config"]
-    table = summary["table"]
-    keys = [k for k in SUMMARY_METRICS if any(table[c].get(k) for c in table)]
-    lines = [
-        f"# {cfg['method']} ({cfg['kernel_branch']}) on {summary['dataset']['name']}",
-        "",
-        f"- dataset: `{summary['dataset']['folder']}` ({summary['dataset']['layout']} layout), "
-        f"{summary['images']} images x {len(cfg['seeds'])} seed(s) ({', '.join(map(str, cfg['seeds']))})",
-        f"- iterations: {cfg['iters'] if cfg['iters'] is not None else 'method default'}; "
-        f"prior: {', '.join(summary['priors']) or 'none'}",
-        "- PSNR/SSIM: comp_upto_shift (15 px border, +-5 px (Lai: +-10) in 0.25 px steps), peak 1 on [0, 1], "
-        "on the saved 8-bit result; colour scored on MATLAB Y",
-        "- kernel rel. L2: ||k_est - k_true|| / ||k_true|| at the best integer shift (no flip); "
-        "error ratio: SSD(result) / SSD(true-kernel deconvolution)",
-        "- cells: mean ± std across seeds of the per-seed mean over images; seconds = method wall time; "
-        "peak RSS = process high-water mark",
-    ]
-    if summary.get("lpips_note"):
-        lines.append(f"- LPIPS: not reported ({summary['lpips_note']})")
-    for note in summary.get("notes", []):
-        lines.append(f"- **note**: {note}")
-    lines += ["", "| category | images | " + " | ".join(SUMMARY_METRICS[k] for k in keys) + " |",
-              "|---|---:|" + "---:|" * len(keys)]
-    order = [c for c in table if c != "all"] + ["all"]
-    for c in order:
-        if c not in table:
-            continue
-        label = f"**{c}**" if c == "all" else c
-        lines.append(f"| {label} | {table[c]['images']} | " + " | ".join(_fmt(table[c][k], DIGITS[k]) for k in keys) + " |")
-    return "\n".join(lines) + "\n"
-
-
-#: Scores shown in the gallery, when a run has them (ground truth: PSNR...; photos: NIQE/PIQE).
-GALLERY_SCORES = ("psnr", "ssim", "kernel_rel_l2", "niqe_input", "niqe", "piqe_input", "piqe", "seam_rmse", "seconds")
-
-
-def write_run_gallery(rows: list[dict], out: Path, title: str) -> dict:
-    """``gallery.html`` (sortable by category and score) and ``contact_sheet*.png`` (blurry |
-    result | kernel per image) of a run (:mod:`glkm_prior.gallery`)."""
-    from .gallery import GalleryEntry, write_gallery
-
-    keys = [k for k in GALLERY_SCORES if any(isinstance(r.get(k), (int, float)) for r in rows)]
-    entries = []
-    for r in sorted(rows, key=lambda r: (r["name"], r["seed"])):
-        entries.append(GalleryEntry(
-            name=r["name"] if len({x["seed"] for x in rows}) == 1 else f"{r['name']} (seed {r['seed']})",
-            blurry=Path(r["blurry"]), result=out / r["image"],
-            kernel=(out / r["kernel"]).with_suffix(".png") if r.get("kernel") else None,
-            categories=tuple(row_categories(r)),
-            scores={k: (float(r[k]) if isinstance(r.get(k), (int, float)) and math.isfinite(r[k]) else None) for k in keys}))
-    return write_gallery(entries, out, title, score_keys=keys)
-
-
-def _write_csv(path: Path, rows: list[dict]) -> None:
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, extrasaction="ignore", lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        clean = _clean(row)
-        writer.writerow({k: ("" if clean.get(k) is None else clean.get(k)) for k in CSV_COLUMNS})
-    atomic_write(path, lambda fh: fh.write(buf.getvalue().encode()), "CSV file")
-
-
-def finalize(out: Path, cfg: BenchConfig, rows: list[dict], *, runner=None, identity=None, counts=None, wall=None,
-             log=None) -> dict:
-    """Write results.csv/json, summary.md/json, grid.png, convergence.png, gallery.html and the contact sheet(s) from ``rows``."""
-    from . import report
-
-    out = Path(out)
-    rows = sorted(rows, key=lambda r: (r["name"], r["seed"]))
-    priors = sorted({r["prior"] for r in rows if r.get("prior")})
-    notes = list(runner.notes) if runner is not None else []
-    if any(p == "untrained" for p in priors) and not any("UNTRAINED" in n for n in notes):
-        notes.append("the GLKM prior is UNTRAINED (random): kernel estimates are meaningless")
-    suspicious = sorted({r["name"] for r in rows if r.get("true_kernel_fit_psnr") is not None
-                         and r["true_kernel_fit_psnr_rotated"] > r["true_kernel_fit_psnr"] + FLIP_MARGIN_DB})
-    if suspicious:
-        if cfg.true_kernel_orientation == "auto":
-            notes.append(f"{len(suspicious)} stored true kernel(s) fit the blurry image only after a 180-degree "
-                         f"rotation; the rotated kernel was used as ground truth: {', '.join(suspicious)}")
-        else:
-            notes.append(f"{len(suspicious)} stored true kernel(s) fit the blurry image better after a 180-degree "
-                         f"rotation (blur(sharp, k) vs blurry, see true_kernel_fit_psnr* in results.json): "
-                         f"{', '.join(suspicious)}; their kernel errors, true-kernel results and error ratios use "
-                         "the kernel as stored. --true-kernel-orientation auto uses the rotated one")
-    summary = {
-        "config": {**asdict(cfg), "seeds": list(cfg.seeds)},
-        "dataset": {"name": Path(identity["dataset"]).name if identity else str(cfg.dataset),
-                    "folder": identity["dataset"] if identity else str(cfg.dataset),
-                    "layout": identity["layout"] if identity else None},
-        "images": len({r["name"] for r in rows}),
-        "pairs": len(rows),
-        "priors": priors,
-        "notes": notes,
-        "lpips_note": None if (runner is None or runner.lpips_ok) else runner.lpips_reason,
-        "table": summarize(rows, cfg.seeds),
-        "run": {**(counts or {}), "wall_seconds": wall, "finished": datetime.datetime.now().isoformat(timespec="seconds")},
-    }
-    write_json(out / "results.json", {"config": summary["config"], "dataset": summary["dataset"], "rows": rows})
-    _write_csv(out / "results.csv", rows)
-    write_json(out / "summary.json", summary)
-    text = summary_markdown(_clean(summary))
-    atomic_write(out / "summary.md", lambda fh: fh.write(text.encode()), "summary")
-    label = cfg.method if cfg.method == TRUE_KERNEL_METHOD else f"{cfg.method} ({cfg.kernel_branch})"
-    report.image_grid(rows, out, out / "grid.png", max_rows=cfg.grid_rows)
-    report.plot_convergence([(label, rows)], out / "convergence.png")
-    gallery = write_run_gallery(rows, out, f"{label} on {summary['dataset']['name']}")
-    for problem in gallery["problems"]:
-        if log:
-            log(f"gallery: {problem}")
-    summary["files"] = {k: str(out / k) for k in ("results.csv", "results.json", "summary.md", "summary.json",
-                                                  "grid.png", "convergence.png", "gallery.html")}
-    summary["files"]["contact_sheets"] = [str(p) for p in gallery["contact_sheets"]]
-    summary["markdown"] = text
-    return summary

@@ -570,7 +570,7 @@ def _refuse_overwriting_input(input_path: Path, paths: dict[str, Path]) -> None:
 
 def _deblur_method_options(args, method_name: str, method) -> tuple[dict, dict]:
     """(options for the method factory, the --option dict as given), checked against the method."""
-    from .bench import accepts_keyword, refuse_unaccepted_options
+    from .plugins import accepts_keyword, refuse_unaccepted_options
 
     method_options = {}
     for name in ("preset", "colour"):

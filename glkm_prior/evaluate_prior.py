@@ -105,7 +105,7 @@ def initializer_levin(prior: KernelPrior, levin_root: str | Path) -> dict:
     """The 32 Levin images. The true kernel is taken in the orientation that explains the
     blurry image (kernels 4 and 8 of the set are stored rotated by 180 degrees, see
     :func:`glkm_prior.bench.kernel_fit`)."""
-    from .bench import kernel_fit
+    from .scoring import kernel_fit
 
     rows = {}
     for s in tqdm(datasets.levin(levin_root), desc="initializer on Levin", leave=False):

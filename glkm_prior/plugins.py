@@ -16,6 +16,7 @@ register plugins by hand.
 from __future__ import annotations
 
 import importlib
+import inspect
 import os
 from dataclasses import dataclass
 from importlib.metadata import entry_points
@@ -24,7 +25,7 @@ from typing import Any, Callable
 import pluggy
 
 from . import hookspecs
-from .errors import PluginError
+from .errors import InvalidInputError, PluginError
 
 PROJECT = "glkm_prior"
 hookimpl = pluggy.HookimplMarker(PROJECT)
@@ -164,3 +165,23 @@ def describe(pm: pluggy.PluginManager | None = None) -> list[dict]:
                 dist = f"{d.project_name} {d.version}"
         rows.append({"name": name, "hooks": hooks, "distribution": dist})
     return rows
+
+
+# ----------------------------------------------------------------------------- calling a method
+def accepts_keyword(fn, name: str, explicit_only: bool = False) -> bool:
+    """Whether ``fn`` can be called with keyword ``name`` (named, or through ``**kwargs`` unless
+    ``explicit_only``)."""
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return not explicit_only
+    if name in params and params[name].kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY):
+        return True
+    return not explicit_only and any(p.kind == inspect.Parameter.VAR_KEYWORD for p in params.values())
+
+
+def refuse_unaccepted_options(method_name: str, fn, options) -> None:
+    """Raise :class:`InvalidInputError` naming the ``options`` keys ``fn`` cannot take."""
+    unaccepted = sorted(k for k in options if not accepts_keyword(fn, k))
+    if unaccepted:
+        raise InvalidInputError(f"method {method_name!r} has no option {', '.join(unaccepted)}")

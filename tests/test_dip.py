@@ -347,7 +347,7 @@ def test_benchmark_passes_the_true_kernel_to_the_oracle_method(tmp_path, tiny_pr
                  "invert_steps=20", "--weights", str(tmp_path / "prior"), "--out", str(out), "--no-progress"]) == 0
     row = json.loads((out / "results.json").read_text())["rows"][0]
     assert row["method"] == "dip-oracle-init" and row["iters"] == 2 and np.isfinite(row["psnr"])
-    from glkm_prior.bench import accepts_keyword  # long oracle runs are checkpointed by `glkm eval` like dip's
+    from glkm_prior.plugins import accepts_keyword  # long oracle runs are checkpointed by `glkm eval` like dip's
     assert accepts_keyword(dip.run_dip_oracle_init, "checkpoint", explicit_only=True)
 
 

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from glkm_adapters import fast, glkm_branch, native_branch, nonblind
-from glkm_prior.bench import score_image
+from glkm_prior.scoring import score_image
 from glkm_prior.branch import KernelBranch
 from glkm_prior.cli import main
 from glkm_prior.errors import InvalidInputError, KernelSizeError
