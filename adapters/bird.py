@@ -33,6 +33,10 @@ code is this project's own):
   still calls ``branch.project_(step)`` after every step, as every loop does).
 * 100 optimisation steps (``Optimization_steps``); the result is the x0 of the last iteration.
 
+Iterations, progress, trace and checkpoints (``checkpoint`` / ``checkpoint_every``: x_T, the
+kernel branch, Adam's state, the RNG) are :func:`glkm_prior.loop.run_loop`'s; a resumed run
+ends bit-for-bit as the uninterrupted one.
+
 GLKM branch: Adam on ``w`` in the same optimiser (second group) at 2e-2. Not tuned (no
 pretrained diffusion model could be run while this was written): chosen so that BIRD's 100
 steps allow ``w`` a total Adam step length (~2) comparable to the DIP loop's 5000 x 5e-4.
@@ -44,9 +48,7 @@ the model's three channels and the result averaged back. The image must have the
 from __future__ import annotations
 
 import math
-import sys
-import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn.functional as F
@@ -54,6 +56,7 @@ import torch.nn.functional as F
 from glkm_prior.branch import check_blurry
 from glkm_prior.diffusion import Denoiser, as_denoiser, ddim_timesteps, ddim_trajectory, project_to_sphere_
 from glkm_prior.errors import InvalidInputError
+from glkm_prior.loop import IterativeMethod, LoopState, identity_of, run_loop
 from glkm_prior.physics import blur
 from glkm_prior.plugins import build_kernel_branch, hookimpl
 from glkm_prior.prior import check_kernel_size, to_luma
@@ -110,11 +113,13 @@ class BirdConfig:
     clip: bool = True         # clip x0 to [-1, 1] in the DDIM steps
 
 
-class BirdLoop:
+class BirdLoop(IterativeMethod):
     """BIRD's optimisation (see the module docstring). ``optimizer.param_groups`` is
-    ``[[x_T], kernel branch parameters]``; the denoiser is held by reference, frozen."""
+    ``[[x_T], kernel branch parameters]``; the denoiser is held by reference, frozen. The step
+    function and state of :func:`glkm_prior.loop.run_loop`."""
 
     name = "bird"
+    postfix_every = 10
 
     def __init__(self, blurry: torch.Tensor, kernel_size: int, *, denoiser, kernel_branch="glkm", seed: int = 0,
                  prior=None, pm=None, config: BirdConfig | None = None, branch_options=None, weights=None,
@@ -142,6 +147,7 @@ class BirdLoop:
         self.lr_kernel = float(lr_k)
         self.optimizer = torch.optim.Adam([{"params": [self.x_T], "lr": float(cfg.lr_image)},
                                            {"params": list(self.branch.parameters()), "lr": self.lr_kernel}])
+        self.last_x0 = self.last_k = None  # the last iteration's x0 (before its update) and kernel
 
     def image(self) -> torch.Tensor:
         """x0 = DDIM(x_T) in [-1, 1], differentiable w.r.t. x_T."""
@@ -150,8 +156,9 @@ class BirdLoop:
     def kernel(self) -> torch.Tensor:
         return self.branch().reshape(1, 1, self.K, self.K)
 
-    def step(self, step: int):
-        """One optimisation step -> (loss, x0, kernel) of the state before the update."""
+    def step(self, step: int) -> torch.Tensor:
+        """One optimisation step -> its loss; keeps the x0 and kernel of the state before the
+        update (the iteration's outputs) in ``last_x0`` / ``last_k``."""
         x0 = self.image()
         k = self.kernel()
         loss = F.mse_loss(blur(x0, k, BOUNDARY), self.y)
@@ -160,31 +167,32 @@ class BirdLoop:
         self.optimizer.step()
         project_to_sphere_(self.x_T, self.radius)
         self.branch.project_(step)
-        return loss.detach(), x0.detach(), k.detach()
+        self.last_x0, self.last_k = x0.detach(), k.detach()
+        return loss.detach()
 
-    def run(self, *, progress: bool = False, callback=None, trace_every: int | None = None) -> dict:
-        from tqdm import tqdm
+    def trace(self):
+        return from_model_image(self.last_x0, self.repeated), self.last_k
 
+    def identity(self) -> dict:
+        return identity_of(self.name, self.branch_name, self.K, self.seed, self.y, asdict(self.cfg),
+                           denoiser=repr(self.denoiser))
+
+    def state(self) -> LoopState:
+        return LoopState(modules={"branch": self.branch}, optimizers={"adam": self.optimizer},
+                         tensors={"x_T": self.x_T})
+
+    def run(self, *, progress: bool = False, callback=None, trace_every: int | None = None, checkpoint=None,
+            checkpoint_every: int = 100) -> dict:
+        """Run the iterations (:func:`glkm_prior.loop.run_loop`); ``callback(step, image, kernel)``
+        every ``trace_every`` steps; ``checkpoint``: a resumable checkpoint folder, saved every
+        ``checkpoint_every`` steps (the caller removes it when done)."""
         iters = int(self.cfg.iters)
-        trace_every = max(1, int(trace_every if trace_every is not None else max(1, iters // 20)))
-        start = time.perf_counter()
-        losses = torch.zeros(iters)
-        x0 = k = None
-        bar = tqdm(range(iters), desc=f"bird/{self.branch_name}", unit="it", file=sys.stderr, disable=not progress,
-                   dynamic_ncols=True, leave=False)
-        for step in bar:
-            loss, x0, k = self.step(step)
-            losses[step] = loss
-            if progress and (step % 10 == 0 or step + 1 == iters):
-                bar.set_postfix(loss=f"{loss.item():.4g}", refresh=False)
-            if callback is not None and ((step + 1) % trace_every == 0 or step + 1 == iters):
-                callback(step + 1, from_model_image(x0, self.repeated), k)
-        bar.close()
-        loop_seconds = time.perf_counter() - start
+        record = run_loop(self, iters, progress=progress, callback=callback, trace_every=trace_every,
+                          checkpoint=checkpoint, checkpoint_every=checkpoint_every)
+        x0, k = self.last_x0, self.last_k
         if x0 is None:  # iters == 0: the initial state
             with torch.no_grad():
                 x0, k = self.image(), self.kernel()
-        losses_list = [float(v) for v in losses.tolist()]
         info = {
             "iters": iters,
             "kernel_branch": self.branch_name,
@@ -195,18 +203,16 @@ class BirdLoop:
             "boundary": BOUNDARY,
             "denoiser": repr(self.denoiser),
             "denoiser_evaluations": iters * len(self.timesteps),
-            "seconds": time.perf_counter() - start,
-            "seconds_per_iter": loop_seconds / iters if iters else None,
-            "loss_first": losses_list[0] if losses_list else None,
-            "loss_last": losses_list[-1] if losses_list else None,
-            "losses": losses_list,
+            **record.info(),
+            "losses": record.losses,
         }
         return {"image": from_model_image(x0, self.repeated), "kernel": k.detach().float().clone(), "info": info}
 
 
 def run_bird(blurry, *, kernel_size, kernel_branch="glkm", iters=None, seed=0, progress=True, prior=None, pm=None,
              denoiser=None, ddim_steps=10, lr_image=3e-3, lr_kernel=None, clip=True, callback=None, trace_every=None,
-             branch_options=None, weights=None, revision=None, local_files_only=None):
+             branch_options=None, weights=None, revision=None, local_files_only=None, checkpoint=None,
+             checkpoint_every=100):
     """Method ``bird``: BIRD with the kernel branch ``kernel_branch`` ('glkm', 'native' = BIRD's
     MLP, any registered branch, or a :class:`KernelBranch`). Returns ``{"image", "kernel", "info"}``.
 
@@ -214,13 +220,15 @@ def run_bird(blurry, *, kernel_size, kernel_branch="glkm", iters=None, seed=0, p
     ``alphas_cumprod``, or a diffusers folder / Hub repo id (default ``google/ddpm-celebahq-256``,
     loaded with ``revision`` / ``local_files_only``; needs the ``[diffusion]`` extra).
     ``iters``: optimisation steps (default 100); ``ddim_steps``: DDIM steps per image (10).
+    ``checkpoint`` / ``checkpoint_every``: resumable runs (:func:`glkm_prior.loop.run_loop`).
     """
     cfg = BirdConfig(iters=100 if iters is None else int(iters), ddim_steps=int(ddim_steps), lr_image=float(lr_image),
                      lr_kernel=lr_kernel, clip=bool(clip))
     loop = BirdLoop(blurry, kernel_size, denoiser=denoiser, kernel_branch=kernel_branch, seed=seed, prior=prior, pm=pm,
                     config=cfg, branch_options=branch_options, weights=weights,
                     load_options={"revision": revision, "local_files_only": local_files_only})
-    return loop.run(progress=progress, callback=callback, trace_every=trace_every)
+    return loop.run(progress=progress, callback=callback, trace_every=trace_every, checkpoint=checkpoint,
+                    checkpoint_every=checkpoint_every)
 
 
 @hookimpl

@@ -47,20 +47,23 @@ mapped to [0, 1] and normalised, as the loop normalises its x0_hat).
 
 Images enter and leave in [0, 1]; a grey image is repeated over the model's three channels and
 the result averaged back. The image must have the model's size.
+
+Steps, progress, trace and checkpoints (``checkpoint`` / ``checkpoint_every``: the image and
+kernel samples, the kernel branch and its Adam state, the noise generator) are
+:func:`glkm_prior.loop.run_loop`'s; a resumed run ends bit-for-bit as the uninterrupted one.
 """
 
 from __future__ import annotations
 
 import math
-import sys
-import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import torch
 
 from glkm_prior.branch import check_blurry
 from glkm_prior.diffusion import DDPMChain, Denoiser, as_denoiser, respaced_timesteps
 from glkm_prior.errors import InvalidInputError
+from glkm_prior.loop import IterativeMethod, LoopState, identity_of, run_loop
 from glkm_prior.physics import blur
 from glkm_prior.plugins import build_kernel_branch, hookimpl
 from glkm_prior.prior import check_kernel_size
@@ -87,11 +90,15 @@ class BlindDPSConfig:
     reg_scale: float = 1.0
 
 
-class BlindDPSSampler:
+class BlindDPSSampler(IterativeMethod):
     """BlindDPS' sampler (see the module docstring). For a hook branch, ``optimizer`` is Adam over
-    exactly the branch's parameters (GLKM: ``[w]``); for ``native`` there is no optimiser."""
+    exactly the branch's parameters (GLKM: ``[w]``); for ``native`` there is no optimiser. The
+    step function and state of :func:`glkm_prior.loop.run_loop`."""
 
     name = "blinddps"
+    unit = "step"
+    loss_label = "distance"
+    postfix_every = 20
 
     def __init__(self, blurry: torch.Tensor, kernel_size: int, *, denoiser, kernel_branch="glkm", kernel_denoiser=None,
                  seed: int = 0, prior=None, pm=None, config: BlindDPSConfig | None = None, branch_options=None,
@@ -187,23 +194,27 @@ class BlindDPSSampler:
             self.branch.project_(n)
         return float(distance.detach())
 
-    def run(self, *, progress: bool = False, callback=None, trace_every: int | None = None) -> dict:
-        from tqdm import tqdm
+    def trace(self):
+        return from_model_image(self.x.clamp(-1, 1), self.repeated), self.kernel()
 
+    def identity(self) -> dict:
+        return identity_of(self.name, self.branch_name, self.K, self.seed, self.y, asdict(self.cfg),
+                           denoiser=repr(self.denoiser), kernel_denoiser=repr(self.kernel_denoiser))
+
+    def state(self) -> LoopState:
+        if self.native:
+            return LoopState(generators={"loop": self.gen}, tensors={"x": self.x, "k": self.k})
+        return LoopState(modules={"branch": self.branch}, optimizers={"adam": self.optimizer},
+                         generators={"loop": self.gen}, tensors={"x": self.x})
+
+    def run(self, *, progress: bool = False, callback=None, trace_every: int | None = None, checkpoint=None,
+            checkpoint_every: int = 100) -> dict:
+        """Run the sampler (:func:`glkm_prior.loop.run_loop`); ``callback(step, image, kernel)``
+        every ``trace_every`` steps; ``checkpoint``: a resumable checkpoint folder, saved every
+        ``checkpoint_every`` steps (the caller removes it when done)."""
         n = len(self.chain)
-        trace_every = max(1, int(trace_every if trace_every is not None else max(1, n // 20)))
-        start = time.perf_counter()
-        distances = []
-        bar = tqdm(range(n), desc=f"blinddps/{self.branch_name}", unit="step", file=sys.stderr, disable=not progress,
-                   dynamic_ncols=True, leave=False)
-        for step in bar:
-            distances.append(self.step(step))
-            if progress and (step % 20 == 0 or step + 1 == n):
-                bar.set_postfix(distance=f"{distances[-1]:.4g}", refresh=False)
-            if callback is not None and ((step + 1) % trace_every == 0 or step + 1 == n):
-                callback(step + 1, from_model_image(self.x.clamp(-1, 1), self.repeated), self.kernel())
-        bar.close()
-        loop_seconds = time.perf_counter() - start
+        record = run_loop(self, n, progress=progress, callback=callback, trace_every=trace_every,
+                          checkpoint=checkpoint, checkpoint_every=checkpoint_every)
         info = {
             "iters": n,
             "steps": n,
@@ -215,11 +226,8 @@ class BlindDPSSampler:
             "boundary": BOUNDARY,
             "denoiser": repr(self.denoiser),
             "kernel_denoiser": repr(self.kernel_denoiser) if self.native else None,
-            "seconds": time.perf_counter() - start,
-            "seconds_per_iter": loop_seconds / n if n else None,
-            "loss_first": distances[0] if distances else None,
-            "loss_last": distances[-1] if distances else None,
-            "losses": distances,
+            **record.info(),
+            "losses": record.losses,
         }
         return {"image": from_model_image(self.x.clamp(-1, 1), self.repeated), "kernel": self.kernel().float().clone(),
                 "info": info}
@@ -228,7 +236,7 @@ class BlindDPSSampler:
 def run_blinddps(blurry, *, kernel_size, kernel_branch="glkm", iters=None, seed=0, progress=True, prior=None, pm=None,
                  denoiser=None, kernel_denoiser=None, scale="sqrt_alpha_bar", lr_kernel=None, reg_ord=1, reg_scale=1.0,
                  callback=None, trace_every=None, branch_options=None, weights=None, revision=None,
-                 local_files_only=None):
+                 local_files_only=None, checkpoint=None, checkpoint_every=100):
     """Method ``blinddps``: BlindDPS with the kernel from ``kernel_branch`` ('glkm' or any
     registered branch: Adam on its parameters; 'native': the kernel diffusion model
     ``kernel_denoiser``). Returns ``{"image", "kernel", "info"}``.
@@ -236,7 +244,8 @@ def run_blinddps(blurry, *, kernel_size, kernel_branch="glkm", iters=None, seed=
     ``denoiser``: a :class:`glkm_prior.diffusion.Denoiser` (e.g. BlindDPS' FFHQ model through
     :func:`glkm_prior.diffusion.load_guided_diffusion`), an object with ``unet`` and
     ``alphas_cumprod``, or a diffusers folder / Hub repo id (default
-    ``google/ddpm-celebahq-256``). ``iters``: diffusion steps (default 1000).
+    ``google/ddpm-celebahq-256``). ``iters``: diffusion steps (default 1000). ``checkpoint`` /
+    ``checkpoint_every``: resumable runs (:func:`glkm_prior.loop.run_loop`).
     """
     cfg = BlindDPSConfig(steps=1000 if iters is None else int(iters), scale=scale, lr_kernel=lr_kernel,
                          reg_ord=int(reg_ord), reg_scale=float(reg_scale))
@@ -244,7 +253,8 @@ def run_blinddps(blurry, *, kernel_size, kernel_branch="glkm", iters=None, seed=
                               kernel_denoiser=kernel_denoiser, seed=seed, prior=prior, pm=pm, config=cfg,
                               branch_options=branch_options, weights=weights,
                               load_options={"revision": revision, "local_files_only": local_files_only})
-    return sampler.run(progress=progress, callback=callback, trace_every=trace_every)
+    return sampler.run(progress=progress, callback=callback, trace_every=trace_every, checkpoint=checkpoint,
+                       checkpoint_every=checkpoint_every)
 
 
 @hookimpl
