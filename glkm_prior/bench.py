@@ -11,7 +11,8 @@ tables and pictures are written::
     OUT/kernels/<name>__s<seed>.npy   the estimated kernel (exact; .png scaled for viewing)
     OUT/reference/<name>.json         the true-kernel deconvolution's scores (error ratio)
     OUT/checkpoints/<name>__s<seed>/  an unfinished pair's checkpoint (methods taking ``checkpoint``:
-                                      ``dip``, ``vdip-*``), resumed by a rerun, removed when done
+                                      ``dip``, ``vdip-*``, ``bird``, ``blinddps``), resumed by a rerun,
+                                      removed when done
     OUT/results.csv, results.json     every pair
     OUT/summary.md, summary.json      mean and std across seeds of the per-seed means,
                                       per category and overall

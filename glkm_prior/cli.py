@@ -115,7 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a method option, repeatable (e.g. lr_kernel=5e-3 for dip); VALUE is read as JSON when it "
                    "parses (numbers, true/false), else as text")
     d.add_argument("--checkpoint", default=None, metavar="DIR",
-                   help="iterative loops (dip, vdip-*): keep a resumable checkpoint in DIR; rerunning the same command "
+                   help="iterative loops (dip, vdip-*, bird, blinddps): keep a resumable checkpoint in DIR; rerunning the same command "
                    "resumes from it (its checkpoint files are removed once the result is written)")
     d.add_argument("--checkpoint-every", type=int, default=100, help="iterations between checkpoints (default 100)")
     d.add_argument("--force", action="store_true", help="overwrite existing output files (never the input image)")
@@ -258,7 +258,7 @@ def _eval_dataset_parser() -> argparse.ArgumentParser:
     d.add_argument("--grid-rows", default="16", help="images shown in grid.png (default 16)")
     d.add_argument("--trace-every", default="1", help="record every n-th convergence callback (default 1)")
     d.add_argument("--checkpoint-every", default="100",
-                   help="iterative loops (dip, vdip-*): save a resumable checkpoint of the running pair every n "
+                   help="iterative loops (dip, vdip-*, bird, blinddps): save a resumable checkpoint of the running pair every n "
                    "iterations in OUT/checkpoints/ (default 100; 0: off); a rerun resumes from it")
     d.add_argument("--true-kernel-orientation", choices=("stored", "auto"), default="auto",
                    help="ground-truth kernel: auto (default) = the stored kernel or its 180-degree rotation, whichever "
@@ -592,7 +592,7 @@ def _deblur_method_options(args, method_name: str, method) -> tuple[dict, dict]:
     checkpoint = getattr(args, "checkpoint", None)
     if checkpoint is not None:
         if not accepts_keyword(method.factory, "checkpoint", explicit_only=True):
-            raise InvalidInputError(f"method {method_name!r} cannot checkpoint (--checkpoint is for dip and vdip-*)")
+            raise InvalidInputError(f"method {method_name!r} cannot checkpoint (--checkpoint is for dip, vdip-*, bird and blinddps)")
         if args.checkpoint_every < 1:
             raise InvalidInputError(f"--checkpoint-every must be >= 1, got {args.checkpoint_every}")
         from .checkpoint import RunCheckpoint
