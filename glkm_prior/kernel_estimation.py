@@ -14,7 +14,7 @@ CVPR 2014 / Xu et al. 2013 style, with the kernel refined through any kernel bra
   ``argmin_x ||k * x - y||^2 + lam ||grad x||_0``, by half-quadratic splitting: a per-pixel hard
   threshold on the gradient and a closed-form FFT solve, for ``beta = 2 lam, 2 kappa lam, ...
   < beta_max``. It works on a periodic domain around the frame (mirror padding + edgetaper, as
-  deconv.py's 'taper' boundary) and returns the ``x_full`` window.
+  glkm_prior.deconv's 'taper' boundary) and returns the ``x_full`` window.
 * :class:`KernelDataTerm` -- the kernel's data term in the gradient domain,
   ``Q(k) = sum_{d in (x, y)} ||k * D_d x_full - D_d y||^2 / ||D y||^2``, a quadratic
   ``k^T A k - 2 b^T k + c`` whose pieces are computed once per image step (FFTs of image
@@ -32,7 +32,8 @@ import math
 import torch
 import torch.nn.functional as F
 
-from .deconv import _grad, _grad_adjoint, _grad_otf_energy, _pad_for_boundary
+from .deconv.boundary import _pad_for_boundary
+from .deconv.operators import _grad, _grad_adjoint, _grad_otf_energy
 from .errors import InvalidInputError
 from .physics import blur, fast_fft_size, kernel_otf
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from glkm_prior import deconv as D
+from glkm_prior.deconv import boundary, hyper_laplacian, operators, tiling
 from glkm_prior.deconv import edgetaper, hyper_laplacian_deconv, wiener_deconv
 from glkm_prior.errors import InvalidInputError, KernelSizeError
 from glkm_prior.physics import circular_correlate, fast_fft_size, kernel_otf
@@ -192,7 +192,7 @@ def test_fft_correlate_matches_conv2d_circular(ks):
                     k64[None, None])
     assert (out64 - ref2[..., :24, :29].reshape(x.shape)).abs().max().item() < 1e-12
     # the quadratic solver's forward operator is the same correlation (float32 OTF: bound as above)
-    solver = D._QuadraticSolver(x, k)
+    solver = operators._QuadraticSolver(x, k)
     assert (solver.blur(torch.fft.rfft2(x)) - ref).abs().max().item() < tol32
 
 
@@ -239,8 +239,8 @@ def test_quadratic_xstep_matches_iterative_solve(ks):
             ((dx - wx) ** 2).sum() + ((dy - wy) ** 2).sum())
 
     ref = cg_minimise(obj, y.shape)
-    solver = D._QuadraticSolver(y.float(), k.float(), grad_reg=True)
-    out = solver.solve(weight, D._grad_adjoint(wx.float(), wy.float()))
+    solver = operators._QuadraticSolver(y.float(), k.float(), grad_reg=True)
+    out = solver.solve(weight, operators._grad_adjoint(wx.float(), wy.float()))
     assert (out.double() - ref).abs().max().item() < 1e-4
 
     # identity regulariser: 1/2 ||k*x - y||^2 + weight/2 ||x - w||^2
@@ -248,7 +248,7 @@ def test_quadratic_xstep_matches_iterative_solve(ks):
         return 0.5 * ((conv2d_circular(x, k) - y) ** 2).sum() + 0.5 * weight * ((x - wx) ** 2).sum()
 
     ref = cg_minimise(obj_id, y.shape)
-    out = D._QuadraticSolver(y.float(), k.float(), grad_reg=False).solve(weight, wx.float())
+    out = operators._QuadraticSolver(y.float(), k.float(), grad_reg=False).solve(weight, wx.float())
     assert (out.double() - ref).abs().max().item() < 1e-4
 
 
@@ -273,7 +273,7 @@ def test_wiener_valid_matches_iterative_masked_solve():
     """boundary='valid': data term only on the observed frame of the padded working domain."""
     y, k, _, _ = _small_problem(3, (5, 5), n=20)
     reg = 0.05
-    dom = D._Domain(y.float(), k.float(), "valid")
+    dom = boundary._Domain(y.float(), k.float(), "valid")
     Hp, Wp = dom.y.shape[-2:]
     m = dom.mask().double()
     y_full = torch.zeros(1, 1, Hp, Wp, dtype=torch.float64)
@@ -297,13 +297,13 @@ def test_wiener_valid_matches_iterative_masked_solve():
 @pytest.mark.parametrize("alpha", [0.5, 2.0 / 3.0, 0.8, 1.0])
 @pytest.mark.parametrize("beta", [1.0, 8.0, 181.0])
 def test_wstep_matches_bruteforce(alpha, beta):
-    tau = D._hl_threshold(beta, alpha)
+    tau = hyper_laplacian._hl_threshold(beta, alpha)
     v = torch.linspace(0.0, 1.2, 61, dtype=torch.float64)
     v = v[(v - tau).abs() > 1e-3]                        # no exact ties at the threshold
     v = v.float().double()                               # exactly representable in float32
-    w = D._hl_wstep(v.float(), beta, alpha).double()
+    w = hyper_laplacian._hl_wstep(v.float(), beta, alpha).double()
     # odd symmetry: w(-v) = -w(v)
-    assert torch.equal(D._hl_wstep(-v.float(), beta, alpha).double(), -w)
+    assert torch.equal(hyper_laplacian._hl_wstep(-v.float(), beta, alpha).double(), -w)
 
     def f(ww, vv):
         return ww.abs() ** alpha + 0.5 * beta * (ww - vv) ** 2
@@ -318,12 +318,12 @@ def test_wstep_matches_bruteforce(alpha, beta):
 @pytest.mark.parametrize("alpha", [0.5, 2.0 / 3.0, 0.8])
 def test_wstep_threshold_is_exact(alpha):
     beta = 8.0
-    tau = D._hl_threshold(beta, alpha)
+    tau = hyper_laplacian._hl_threshold(beta, alpha)
     v = torch.tensor([tau * (1 - 1e-4), tau * (1 + 1e-4), -tau * (1 + 1e-4)], dtype=torch.float64)
-    w = D._hl_wstep(v, beta, alpha, newton_iters=30)
+    w = hyper_laplacian._hl_wstep(v, beta, alpha, newton_iters=30)
     assert w[0] == 0 and w[1] > 0 and w[2] == -w[1]
     # at v = tau, w = 0 and the non-zero stationary point are equally good
-    w_tau = D._hl_wstep(torch.tensor([tau * (1 + 1e-12)], dtype=torch.float64), beta, alpha, newton_iters=30)
+    w_tau = hyper_laplacian._hl_wstep(torch.tensor([tau * (1 + 1e-12)], dtype=torch.float64), beta, alpha, newton_iters=30)
     f = lambda ww: ww.abs() ** alpha + 0.5 * beta * (ww - tau) ** 2  # noqa: E731
     assert abs(float(f(w_tau)) - float(f(torch.zeros(1, dtype=torch.float64)))) < 1e-9
 
@@ -435,7 +435,7 @@ def test_grey_stays_grey_in_colour(problem, monkeypatch):
         # the channels differ only by rounding of the batched float32 FFTs (1.2e-5 on AVX-512)
         assert_same_up_to_rounding(out, out[:, :1].expand_as(out), fn, n_fft)
         # the per-channel path used for large images gives the same result
-        monkeypatch.setattr(D, "_CHANNEL_CHUNK_PIXELS", 0)
+        monkeypatch.setattr(tiling, "_CHANNEL_CHUNK_PIXELS", 0)
         out_pc = fn(y3, k)
         monkeypatch.undo()
         assert_same_up_to_rounding(out_pc, out, fn, n_fft)
@@ -479,8 +479,8 @@ def test_tiling_matches_untiled():
     k = motion_kernel(15)
     big = scene(H + 14, W + 14, seed=3)[None, None]
     x, y = blur_valid(big, k, noise=0.01, seed=4)
-    ov = D._default_overlap(k.shape)
-    rows, cols = D._tile_spans(H, 256, ov), D._tile_spans(W, 256, ov)
+    ov = tiling._default_overlap(k.shape)
+    rows, cols = tiling._tile_spans(H, 256, ov), tiling._tile_spans(W, 256, ov)
     assert len(rows) > 1 and len(cols) > 1
     # tile interiors: >= overlap px from tile edges inside the image, >= 32 px from the frame
     inner = _tile_interior(H, W, rows, cols, ov) & border_mask(H, W, 32, 10 ** 6)
@@ -512,24 +512,24 @@ def test_tiling_matches_untiled():
 
 def test_tile_spans_and_weights_cover_image():
     for n, tile, ov in ((600, 256, 64), (500, 256, 64), (4000, 2048, 300), (1000, 300, 150), (257, 256, 64)):
-        spans = D._tile_spans(n, tile, ov)
+        spans = tiling._tile_spans(n, tile, ov)
         assert spans[0][0] == 0 and spans[-1][1] == n
         assert all(e - s <= tile for s, e in spans)
         assert all(s1 < e0 and e0 - s1 >= ov - 1 for (s0, e0), (s1, e1) in zip(spans, spans[1:]))
         total = torch.zeros(n)
         for s, e in spans:
-            total[s:e] += D._tile_ramp(s, e, n, ov, 7)
+            total[s:e] += tiling._tile_ramp(s, e, n, ov, 7)
         assert total.min().item() > 0.0
 
 
 def test_auto_tiling_threshold(monkeypatch):
-    assert D._resolve_tile("auto", 2048, 2048, 64) is None
-    assert D._resolve_tile("auto", 3000, 4000, 64) == D.AUTO_TILE_SIZE
-    assert D._resolve_tile(None, 3000, 4000, 64) is None
-    assert D._resolve_tile(256, 200, 250, 64) is None
+    assert tiling._resolve_tile("auto", 2048, 2048, 64) is None
+    assert tiling._resolve_tile("auto", 3000, 4000, 64) == tiling.AUTO_TILE_SIZE
+    assert tiling._resolve_tile(None, 3000, 4000, 64) is None
+    assert tiling._resolve_tile(256, 200, 250, 64) is None
     # 'auto' really tiles above the threshold (shrunk here to keep the test fast)
-    monkeypatch.setattr(D, "AUTO_TILE_PIXELS", 100 * 100)
-    monkeypatch.setattr(D, "AUTO_TILE_SIZE", 160)
+    monkeypatch.setattr(tiling, "AUTO_TILE_PIXELS", 100 * 100)
+    monkeypatch.setattr(tiling, "AUTO_TILE_SIZE", 160)
     y = scene(150, 200, seed=8)[None, None]
     k = motion_kernel(9)
     auto = hyper_laplacian_deconv(y, k)
