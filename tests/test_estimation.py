@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from glkm_prior.errors import InvalidInputError
-from glkm_prior.estimation import (ValidGram, connected_components, estimate_kernel_l0, final_cut, initial_threshold,
+from glkm_prior.estimation import (L0_DEFAULTS, ValidGram, connected_components, estimate_kernel_l0, final_cut, initial_threshold,
                                    prune_kernel, pyramid_levels, select_edges, solve_kernel, upscale_kernel,
                                    valid_gradients)
 from glkm_prior.physics import blur, kernel_centroid
@@ -330,3 +330,22 @@ def test_l0_method_estimates_on_the_most_textured_window_of_a_large_image():
     assert min(top + h, 200) - max(top, 120) >= 76 and min(left + w, 260) - max(left, 180) >= 76
     with pytest.raises(InvalidInputError, match="max_side"):
         run_l0(blurry, kernel_size=9, max_side=10, deconvolve=False)
+
+
+def test_max_scale_skips_the_finest_levels_and_magnifies_the_kernel():
+    """max_scale 0.71: the 9-px level (scale 1) is skipped; the 7-px kernel estimated at scale
+    sqrt(1/2) is magnified by sqrt(2) about its centre onto the 9-px grid (upscale_kernel)."""
+    k = _motion_kernel()
+    y = F.conv2d(_scene(0, 120), k)
+    seen = []
+
+    def hook(kernel, level, n_levels):
+        seen.append(kernel.clone())
+        return kernel
+
+    out = estimate_kernel_l0(y, 9, canvas=0, max_scale=0.71, level_hook=hook)
+    assert out["info"]["levels"] == [7] and len(seen) == 1
+    expected = final_cut(upscale_kernel(seen[0], 2 ** 0.5, 9), L0_DEFAULTS["final_divisor"])
+    assert torch.allclose(out["kernel"], expected, atol=1e-7)
+    with pytest.raises(InvalidInputError, match="max_scale"):
+        estimate_kernel_l0(y, 9, max_scale=0)
