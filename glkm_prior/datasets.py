@@ -24,6 +24,7 @@ images as they are.
 from __future__ import annotations
 
 import json
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,8 +42,10 @@ LAI_CATEGORIES = ("manmade", "natural", "people", "saturated", "text")
 
 #: File suffixes read as images by the loaders.
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
-#: Dataset names :func:`load_dataset` understands, relative to the repository root.
-NAMED_DATASETS = {"levin": ("..", "shared", "data", "levin"), "lai_real": ("..", "shared", "data", "lai_real")}
+#: Dataset names :func:`load_dataset` understands: folders of that name in the data root.
+NAMED_DATASETS = ("levin", "lai_real", "lai_uniform")
+#: The data root: ``$GLKM_DATA`` if set, else ``../shared/data`` next to a source checkout.
+DATA_ENV = "GLKM_DATA"
 
 _LAI_SHARP_DIRS = ("sharp", "ground_truth", "gt")
 _LAI_KERNEL_DIRS = ("kernels", "kernel")
@@ -280,6 +283,12 @@ def detect_layout(root: str | Path) -> str:
 LOADERS = {"levin": levin, "lai": lai_uniform, "folder": folder_dataset, "photos": photo_folder}
 
 
+def data_root() -> Path:
+    """Where named datasets live: ``$GLKM_DATA``, else ``<repository>/../shared/data``."""
+    env = os.environ.get(DATA_ENV)
+    return Path(env) if env else repo_root().parent / "shared" / "data"
+
+
 def resolve_dataset(spec: str | Path) -> tuple[Path, str]:
     """``(folder, layout)`` for a dataset spec: a folder path or a name of :data:`NAMED_DATASETS`."""
     path = Path(spec)
@@ -287,9 +296,10 @@ def resolve_dataset(spec: str | Path) -> tuple[Path, str]:
         return path, detect_layout(path)
     name = str(spec).lower()
     if name in NAMED_DATASETS:
-        folder = repo_root().joinpath(*NAMED_DATASETS[name]).resolve()
+        folder = (data_root() / name).resolve()
         if not folder.is_dir():
-            raise InvalidInputError(f"dataset {spec!r} is not available at {folder}; pass the dataset folder instead")
+            raise InvalidInputError(f"dataset {spec!r} is not available at {folder}; pass the dataset folder instead "
+                                    f"(or set {DATA_ENV} to the folder that holds it)")
         return folder, detect_layout(folder)
     if path.exists():
         raise InvalidInputError(f"dataset {spec!r} is a file, not a folder")
@@ -298,6 +308,6 @@ def resolve_dataset(spec: str | Path) -> tuple[Path, str]:
 
 def load_dataset(spec: str | Path) -> list[Sample]:
     """Samples of a dataset folder (layout detected by :func:`detect_layout`) or of a named
-    dataset (``levin`` = ``../shared/data/levin`` next to the repository, if present)."""
+    dataset (``levin`` = ``levin/`` in :func:`data_root`, if present)."""
     folder, layout = resolve_dataset(spec)
     return LOADERS[layout](folder)

@@ -273,3 +273,17 @@ def test_make_synthetic_cli_matches_api(tmp_path, capsys):
     assert main(["eval", "make-synthetic", str(src), str(tmp_path / "x"), "--noise", "-1"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("glkm: error:") and "--noise" in err[0]
+
+
+def test_named_datasets_resolve_in_the_data_root(tmp_path, monkeypatch):
+    """``levin`` / ``lai_uniform`` name folders of $GLKM_DATA (else ../shared/data beside the checkout)."""
+    fake_levin(tmp_path / "data" / "levin")
+    fake_lai(tmp_path / "data" / "lai_uniform")
+    monkeypatch.setenv("GLKM_DATA", str(tmp_path / "data"))
+    monkeypatch.chdir(tmp_path)  # no folder named like the dataset in the working directory
+    assert datasets.resolve_dataset("levin") == ((tmp_path / "data" / "levin").resolve(), "levin")
+    assert datasets.resolve_dataset("LAI_UNIFORM")[1] == "lai"
+    with pytest.raises(InvalidInputError, match="GLKM_DATA"):
+        datasets.resolve_dataset("lai_real")
+    monkeypatch.delenv("GLKM_DATA")
+    assert datasets.data_root() == datasets.repo_root().parent / "shared" / "data"
