@@ -55,7 +55,7 @@ def main(argv=None) -> int:
         return 2
 
     from glkm_adapters.bird import run_bird
-    from glkm_prior.cli import load_prior
+    from glkm_prior.api import load_prior
     from glkm_prior.imageio import kernel_to_image, read_image, to_array, to_tensor, write_image
 
     try:

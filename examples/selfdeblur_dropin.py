@@ -28,7 +28,7 @@ from torch.optim.lr_scheduler import MultiStepLR
 from tqdm import tqdm
 
 from glkm_adapters.dip import SkipNet
-from glkm_prior.cli import load_prior
+from glkm_prior.api import load_prior
 from glkm_prior.imageio import kernel_to_image, read_image, to_array, to_tensor, write_image
 from glkm_prior.prior import to_luma
 from glkm_prior.ssim_loss import SSIM

@@ -169,7 +169,7 @@ def test_small_image_auto_kernel_size_runs(tmp_path, example_dir, capsys):
 
 def test_default_methods_uniform_and_nonuniform(capsys):
     """``glkm deblur`` runs l0 by default and svola-fast with --nonuniform (l0 has no SVOLA variant)."""
-    from glkm_prior import cli
+    from glkm_prior.cli import deblur as cli
 
     assert cli._deblur_method_name(None, False) == "l0" and cli._deblur_method_name(None, True) == "svola-fast"
     assert cli._deblur_method_name("fast", True) == "svola-fast"

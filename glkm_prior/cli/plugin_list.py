@@ -1,0 +1,39 @@
+"""``glkm plugins``: the registered plugins, kernel branches and methods."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def add_parser(sub) -> argparse.ArgumentParser:
+    p = sub.add_parser("plugins", help="list registered plugins, their hooks, kernel branches and methods")
+    p.add_argument("--json", action="store_true", help="print machine-readable JSON instead of a table")
+    p.set_defaults(func=cmd_plugins)
+    return p
+
+
+def cmd_plugins(args) -> int:
+    from .. import plugins
+
+    rows = plugins.describe()
+    branches = plugins.kernel_branches()
+    methods = plugins.methods()
+    if args.json:
+        print(json.dumps({
+            "plugins": rows,
+            "kernel_branches": {n: {"plugin": r.plugin, "description": r.description} for n, r in branches.items()},
+            "methods": {n: {"plugin": r.plugin, "description": r.description} for n, r in methods.items()},
+        }, indent=2))
+        return 0
+    print("Plugins (built-in, then entry-point group 'glkm_prior'):")
+    for row in rows:
+        dist = f"  [{row['distribution']}]" if row["distribution"] else ""
+        print(f"  {row['name']}{dist}: {', '.join(row['hooks']) or '(no hooks)'}")
+    print("Kernel branches:")
+    for name, reg in sorted(branches.items()):
+        print(f"  {name:12s} {reg.description}  (from {reg.plugin})")
+    print("Methods:")
+    for name, reg in sorted(methods.items()):
+        print(f"  {name:12s} {reg.description}  (from {reg.plugin})")
+    return 0
