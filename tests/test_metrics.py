@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from glkm_prior import metrics as M
+from glkm_prior.metrics import alignment
 from glkm_prior.errors import InvalidInputError
 
 
@@ -205,7 +206,7 @@ def test_align_equals_bruteforce_grid(step, maxshift):
     est = smooth_field((36, 41), 0.6, -1.1, seed=3) * 0.3 + 0.7 * np.roll(gt, (1, -1), (0, 1))
     border = 4
     ssd_bf, shift_bf, aligned_bf, ref_bf = _bruteforce_align(est, gt, maxshift, step, border)
-    ssd_fast, _ = M._ssd_grid(est, ref_bf, M._shift_grid(maxshift, step), border)
+    ssd_fast, _ = alignment._ssd_grid(est, ref_bf, alignment._shift_grid(maxshift, step), border)
     # closed-form grid: rounding of about 1e-12 of the energies (see test_align_closed_form_grid...)
     np.testing.assert_allclose(ssd_fast, ssd_bf, rtol=0, atol=1e-12 * (np.sum(est ** 2) + np.sum(ref_bf ** 2)))
     res = M.align_upto_shift(est, gt, maxshift=maxshift, step=step, border=border)
@@ -225,7 +226,7 @@ def test_align_closed_form_grid_equals_resampling_at_10_px(channels):
     gt = smooth_field(shape[:2], 0.5, -1.2, seed=4)[..., None] * np.ones(channels or 1) if channels else smooth_field(shape, 0.5, -1.2, seed=4)
     est = np.roll(gt, (7, -6), (0, 1)) + 0.02 * rng.standard_normal(gt.shape)
     ssd_bf, shift_bf, aligned_bf, ref_bf = _bruteforce_align(est, gt, 10, 0.5, 12)
-    ssd, _ = M._ssd_grid(est, ref_bf, M._shift_grid(10, 0.5), 12)
+    ssd, _ = alignment._ssd_grid(est, ref_bf, alignment._shift_grid(10, 0.5), 12)
     np.testing.assert_allclose(ssd, ssd_bf, rtol=0, atol=1e-12 * (np.sum(est ** 2) + np.sum(ref_bf ** 2)))
     res = M.align_upto_shift(est, gt, maxshift=10, step=0.5, border=12)
     assert res.shift == (float(shift_bf[0]), float(shift_bf[1])) == (7.0, -6.0)
