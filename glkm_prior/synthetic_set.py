@@ -98,6 +98,91 @@ def _check_kernel_array(k, i: int) -> np.ndarray:
     return (k / k.sum()).astype(np.float32)
 
 
+def _check_arguments(family, noise, n, upscale, max_side, kernels, motion, rotation_deg):
+    """The arguments of :func:`build_synthetic_set`, checked: returns the camera roll range
+    ``(low, high)`` and the given kernels normalised (None when they are synthesized)."""
+    if motion not in ("uniform", "camera"):
+        raise InvalidInputError(f"motion must be 'uniform' or 'camera', got {motion!r}")
+    if motion == "camera" and kernels is not None:
+        raise InvalidInputError("motion='camera' draws its own spatially varying kernels; do not pass kernels")
+    if rotation_deg is not None and motion != "camera":
+        raise InvalidInputError("rotation_deg applies to motion='camera' only")
+    rotation = tuple(float(v) for v in (ROTATION_DEG if rotation_deg is None else rotation_deg))
+    if len(rotation) != 2 or not (np.isfinite(rotation).all() and 0 <= rotation[0] <= rotation[1]):
+        raise InvalidInputError(f"rotation_deg must be (low, high) degrees with 0 <= low <= high, got {rotation_deg!r}")
+    if family not in FAMILIES:
+        raise InvalidInputError(f"unknown kernel family {family!r}; expected one of {', '.join(sorted(FAMILIES))}")
+    if not (isinstance(noise, (int, float)) and np.isfinite(noise) and noise >= 0):
+        raise InvalidInputError(f"noise must be a finite number >= 0, got {noise!r}")
+    if n is not None and (isinstance(n, bool) or int(n) != n or n < 1):
+        raise InvalidInputError(f"n must be a positive integer, got {n!r}")
+    if not (np.isfinite(upscale) and upscale > 0):
+        raise InvalidInputError(f"upscale must be a positive number, got {upscale!r}")
+    if max_side is not None and max_side < 16:
+        raise InvalidInputError(f"max_side must be >= 16, got {max_side!r}")
+    fixed = None if kernels is None else [_check_kernel_array(k, i) for i, k in enumerate(kernels)]
+    if fixed is not None and not fixed:
+        raise InvalidInputError("kernels must hold at least one kernel")
+    return rotation, fixed
+
+
+def _image_kernel(i: int, motion: str, fixed, synth: KernelSynthesizer, seed: int, K: int):
+    """Step 2 for image ``i``: ``(kernel, kernel seed)``; for ``motion='camera'`` only a K x K
+    canvas (the exposure is drawn in :func:`_blurry` from the seed)."""
+    if motion == "camera":
+        kseed = per_image_seed(seed, i, 0)
+        k = np.zeros((K, K), dtype=np.float32)  # canvas size only
+    elif fixed is not None:
+        k = fixed[i % len(fixed)]
+        kseed = None
+    else:
+        kseed = per_image_seed(seed, i, 0)
+        k = synth.sample(1, K, seed=kseed)[0]  # KernelSizeError for sizes outside 11..75 / even
+    return k, kseed
+
+
+def _blurry(big: np.ndarray, k: np.ndarray, motion: str, kseed, nseed: int, noise: float, family: str, rotation):
+    """Step 3: the blurry image (float32 on the 8-bit grid) and the camera exposure (or None)."""
+    kh, kw = k.shape
+    H, W = big.shape[:2]
+    exposure = None
+    with torch.no_grad():
+        if motion == "camera":
+            exposure = sample_camera_motion(np.random.default_rng(kseed), H - kh + 1, W - kw + 1, kh, family=family,
+                                            rotation_deg=rotation)
+            y = exposure.blur(to_tensor(big).double())
+        else:
+            y = blur(to_tensor(big).double(), torch.from_numpy(k)[None, None].double(), "valid")
+    y = to_array(y).astype(np.float64)
+    if noise > 0:
+        y = y + noise * np.random.default_rng(nseed).standard_normal(y.shape)
+    y = (np.round(np.clip(y, 0, 1) * 255) / 255).astype(np.float32)
+    return y, exposure
+
+
+def _write_pair(out: Path, path: Path, big: np.ndarray, y: np.ndarray, k: np.ndarray, exposure, field_grid,
+                item: dict) -> dict:
+    """Step 4: writes the blurry image, the aligned central part of ``big`` and the kernel (or the
+    kernel field of ``exposure``); returns ``item`` (the manifest entry) completed."""
+    kh, kw = k.shape
+    top, left = kh // 2, kw // 2
+    sharp = big[top : top + y.shape[0], left : left + y.shape[1]]
+    stem = path.stem
+    write_image(out / "blurry" / f"{stem}.png", y)
+    write_image(out / "sharp" / f"{stem}.png", sharp)
+    if exposure is not None:
+        field = exposure.kernel_field(field_grid)
+        (out / "kernel_fields").mkdir(parents=True, exist_ok=True)
+        atomic_write(out / "kernel_fields" / f"{stem}.npy", lambda fh: np.save(fh, field, allow_pickle=False), "kernel field")
+        write_image(out / "kernel_fields" / f"{stem}.png", kernel_field_to_image(field))
+        item.update(category="camera", exposure=exposure.describe())
+    else:
+        (out / "kernels").mkdir(parents=True, exist_ok=True)
+        save_kernel(k, out / "kernels" / f"{stem}.npy")
+        save_kernel(k, out / "kernels" / f"{stem}.png")
+    return item
+
+
 def build_synthetic_set(
     sharp_folder: str | os.PathLike,
     out: str | os.PathLike,
@@ -124,28 +209,7 @@ def build_synthetic_set(
     ``rotation_deg``, (low, high) degrees peak to peak, replaces the default roll range of
     :func:`glkm_prior.camera_motion.sample_camera_motion`).
     """
-    if motion not in ("uniform", "camera"):
-        raise InvalidInputError(f"motion must be 'uniform' or 'camera', got {motion!r}")
-    if motion == "camera" and kernels is not None:
-        raise InvalidInputError("motion='camera' draws its own spatially varying kernels; do not pass kernels")
-    if rotation_deg is not None and motion != "camera":
-        raise InvalidInputError("rotation_deg applies to motion='camera' only")
-    rotation = tuple(float(v) for v in (ROTATION_DEG if rotation_deg is None else rotation_deg))
-    if len(rotation) != 2 or not (np.isfinite(rotation).all() and 0 <= rotation[0] <= rotation[1]):
-        raise InvalidInputError(f"rotation_deg must be (low, high) degrees with 0 <= low <= high, got {rotation_deg!r}")
-    if family not in FAMILIES:
-        raise InvalidInputError(f"unknown kernel family {family!r}; expected one of {', '.join(sorted(FAMILIES))}")
-    if not (isinstance(noise, (int, float)) and np.isfinite(noise) and noise >= 0):
-        raise InvalidInputError(f"noise must be a finite number >= 0, got {noise!r}")
-    if n is not None and (isinstance(n, bool) or int(n) != n or n < 1):
-        raise InvalidInputError(f"n must be a positive integer, got {n!r}")
-    if not (np.isfinite(upscale) and upscale > 0):
-        raise InvalidInputError(f"upscale must be a positive number, got {upscale!r}")
-    if max_side is not None and max_side < 16:
-        raise InvalidInputError(f"max_side must be >= 16, got {max_side!r}")
-    fixed = None if kernels is None else [_check_kernel_array(k, i) for i, k in enumerate(kernels)]
-    if fixed is not None and not fixed:
-        raise InvalidInputError("kernels must hold at least one kernel")
+    rotation, fixed = _check_arguments(family, noise, n, upscale, max_side, kernels, motion, rotation_deg)
     K = kernel_size if kernel_size is not None else DEFAULT_KERNEL_SIZE.get(family, 31)
     synth = KernelSynthesizer(family)
     files = _list_sharp(Path(sharp_folder))
@@ -154,16 +218,7 @@ def build_synthetic_set(
     out = Path(out)
     items, skipped = [], []
     for i, path in enumerate(files):
-        exposure = None
-        if motion == "camera":
-            kseed = per_image_seed(seed, i, 0)
-            k = np.zeros((K, K), dtype=np.float32)  # canvas size only
-        elif fixed is not None:
-            k = fixed[i % len(fixed)]
-            kseed = None
-        else:
-            kseed = per_image_seed(seed, i, 0)
-            k = synth.sample(1, K, seed=kseed)[0]  # KernelSizeError for sizes outside 11..75 / even
+        k, kseed = _image_kernel(i, motion, fixed, synth, seed, K)
         kh, kw = k.shape
         big = prepare_sharp(path, colour=colour, max_side=max_side, upscale=upscale)
         H, W = big.shape[:2]
@@ -173,38 +228,13 @@ def build_synthetic_set(
                 log(f"skipping {path.name}: {W}x{H} is too small for a {kw}x{kh} kernel")
             continue
         nseed = per_image_seed(seed, i, 1)
-        with torch.no_grad():
-            if motion == "camera":
-                exposure = sample_camera_motion(np.random.default_rng(kseed), H - kh + 1, W - kw + 1, kh, family=family,
-                                                rotation_deg=rotation)
-                y = exposure.blur(to_tensor(big).double())
-            else:
-                y = blur(to_tensor(big).double(), torch.from_numpy(k)[None, None].double(), "valid")
-        y = to_array(y).astype(np.float64)
-        if noise > 0:
-            y = y + noise * np.random.default_rng(nseed).standard_normal(y.shape)
-        y = (np.round(np.clip(y, 0, 1) * 255) / 255).astype(np.float32)
-        top, left = kh // 2, kw // 2
-        sharp = big[top : top + y.shape[0], left : left + y.shape[1]]
-        stem = path.stem
-        write_image(out / "blurry" / f"{stem}.png", y)
-        write_image(out / "sharp" / f"{stem}.png", sharp)
+        y, exposure = _blurry(big, k, motion, kseed, nseed, noise, family, rotation)
         item = {
-            "name": stem, "source": path.name, "kernel_size": int(max(kh, kw)), "kernel_seed": kseed,
+            "name": path.stem, "source": path.name, "kernel_size": int(max(kh, kw)), "kernel_seed": kseed,
             "noise_seed": nseed, "category": family if fixed is None else "given",
             "shape": list(y.shape), "source_shape": list(big.shape),
         }
-        if exposure is not None:
-            field = exposure.kernel_field(field_grid)
-            (out / "kernel_fields").mkdir(parents=True, exist_ok=True)
-            atomic_write(out / "kernel_fields" / f"{stem}.npy", lambda fh: np.save(fh, field, allow_pickle=False), "kernel field")
-            write_image(out / "kernel_fields" / f"{stem}.png", kernel_field_to_image(field))
-            item.update(category="camera", exposure=exposure.describe())
-        else:
-            (out / "kernels").mkdir(parents=True, exist_ok=True)
-            save_kernel(k, out / "kernels" / f"{stem}.npy")
-            save_kernel(k, out / "kernels" / f"{stem}.png")
-        items.append(item)
+        items.append(_write_pair(out, path, big, y, k, exposure, field_grid, item))
     if not items:
         raise InvalidInputError(f"no usable image in {sharp_folder} (all smaller than the kernel)")
     manifest = {
