@@ -163,6 +163,43 @@ def inversion_error(G: KernelGenerator, targets: torch.Tensor, steps: int = 200,
         return ((k - targets).flatten(1).norm(dim=1) / targets.flatten(1).norm(dim=1))
 
 
+def _generator_step(cfg: GeneratorConfig, models, opts, real: torch.Tensor, z: torch.Tensor,
+                    gen: torch.Generator, device):
+    """One optimisation step of :func:`train_generator`: the discriminator on ``[real; fake]``,
+    then the generator (adversarial loss, plus the VAE terms through the encoder when
+    ``cfg.rec_weight > 0``). ``models``: ``(D, Gd, Dd, Qd)`` (``Gd``/``Dd``/``Qd`` possibly
+    DDP-wrapped, ``Qd`` None without the VAE); ``opts``: ``(opt_d, opt_g)``. Returns ``fake`` and
+    the losses ``loss_d, loss_g, rec, kl`` (``rec``/``kl`` None without the VAE)."""
+    D, Gd, Dd, Qd = models
+    opt_d, opt_g = opts
+    vae = cfg.rec_weight > 0
+    rec = kl = None
+    # discriminator: one forward on [real; fake] (DDP-friendly), labels 1 / 0
+    fake = Gd(z)
+    logits = Dd(torch.cat([real, fake.detach()]))
+    # one-sided label smoothing (real = 0.9) keeps D from saturating early
+    labels = torch.cat([torch.full((cfg.batch,), 0.9), torch.zeros(cfg.batch)]).to(device)
+    loss_d = F.binary_cross_entropy_with_logits(logits, labels)
+    opt_d.zero_grad(set_to_none=True)
+    loss_d.backward()
+    opt_d.step()
+    # generator: non-saturating loss through the unwrapped D (its grads are discarded)
+    D.requires_grad_(False)
+    loss_g = F.binary_cross_entropy_with_logits(D(fake), torch.ones(cfg.batch, device=device))
+    total = cfg.adv_weight * loss_g if vae else loss_g
+    if vae:
+        mu, logvar = Qd(real)
+        z_q = mu + torch.randn(mu.shape, generator=gen).to(device) * (0.5 * logvar).exp()
+        rec = (Gd(z_q) - real).abs().sum(dim=(1, 2, 3)).mean()
+        kl = 0.5 * (mu**2 + logvar.exp() - 1 - logvar).sum(dim=1).mean()
+        total = total + cfg.rec_weight * rec + cfg.kl_weight * kl
+    opt_g.zero_grad(set_to_none=True)
+    total.backward()
+    opt_g.step()
+    D.requires_grad_(True)
+    return fake, loss_d, loss_g, rec, kl
+
+
 def train_generator(cfg: GeneratorConfig) -> Path:
     d = setup_distributed()
     out = Path(cfg.out)
@@ -201,29 +238,7 @@ def train_generator(cfg: GeneratorConfig) -> Path:
         real = real[:, None].to(d.device)
         gen = torch.Generator().manual_seed(_step_seed(cfg.seed, d.rank, step, 1))
         z = torch.randn(cfg.batch, G.nz, 1, 1, generator=gen).to(d.device)
-        # discriminator: one forward on [real; fake] (DDP-friendly), labels 1 / 0
-        fake = Gd(z)
-        logits = Dd(torch.cat([real, fake.detach()]))
-        # one-sided label smoothing (real = 0.9) keeps D from saturating early
-        labels = torch.cat([torch.full((cfg.batch,), 0.9), torch.zeros(cfg.batch)]).to(d.device)
-        loss_d = F.binary_cross_entropy_with_logits(logits, labels)
-        opt_d.zero_grad(set_to_none=True)
-        loss_d.backward()
-        opt_d.step()
-        # generator: non-saturating loss through the unwrapped D (its grads are discarded)
-        D.requires_grad_(False)
-        loss_g = F.binary_cross_entropy_with_logits(D(fake), torch.ones(cfg.batch, device=d.device))
-        total = cfg.adv_weight * loss_g if vae else loss_g
-        if vae:
-            mu, logvar = Qd(real)
-            z_q = mu + torch.randn(mu.shape, generator=gen).to(d.device) * (0.5 * logvar).exp()
-            rec = (Gd(z_q) - real).abs().sum(dim=(1, 2, 3)).mean()
-            kl = 0.5 * (mu**2 + logvar.exp() - 1 - logvar).sum(dim=1).mean()
-            total = total + cfg.rec_weight * rec + cfg.kl_weight * kl
-        opt_g.zero_grad(set_to_none=True)
-        total.backward()
-        opt_g.step()
-        D.requires_grad_(True)
+        fake, loss_d, loss_g, rec, kl = _generator_step(cfg, (D, Gd, Dd, Qd), (opt_d, opt_g), real, z, gen, d.device)
         log.bar.update(1)
         record = {"step": step + 1, "loss_d": round(loss_d.item(), 4), "loss_g": round(loss_g.item(), 4)}
         if vae:
