@@ -372,6 +372,30 @@ def _simulate_paths(rng: np.random.Generator, fam: KernelFamily, b: int):
     return pos, n_rec
 
 
+def _splat(xs: np.ndarray, ys: np.ndarray, kid: np.ndarray, n_samp: np.ndarray, b: int, k: int,
+           total: int) -> np.ndarray:
+    """Bilinear splat of the whole chunk with one bincount: the ``total`` samples ``(xs, ys)``
+    (pixel units, inside the 1-px outer ring) of kernel ``kid``, each of weight
+    ``1 / n_samp[kid]``; returns the ``(b, k, k)`` kernels normalised to sum 1."""
+    ix = xs.astype(np.int64)  # == floor, xs >= 1
+    iy = ys.astype(np.int64)
+    fx = xs - ix
+    fy = ys - iy
+    w = (1.0 / n_samp)[kid]
+    base = kid * (k * k) + iy * k + ix
+    idx = (base[:, None] + np.array([0, 1, k, k + 1], dtype=np.int64)).ravel()
+    wy0 = (1.0 - fy) * w
+    wy1 = fy * w
+    vals = np.empty((total, 4), dtype=np.float64)
+    vals[:, 0] = wy0 * (1.0 - fx)
+    vals[:, 1] = wy0 * fx
+    vals[:, 2] = wy1 * (1.0 - fx)
+    vals[:, 3] = wy1 * fx
+    acc = np.bincount(idx, weights=vals.ravel(), minlength=b * k * k).reshape(b, k, k)
+    acc /= acc.sum(axis=(1, 2), keepdims=True)
+    return acc.astype(np.float32)
+
+
 def _render_chunk(rng: np.random.Generator, fam: KernelFamily, b: int, k: int) -> np.ndarray:
     pos, n_rec = _simulate_paths(rng, fam, b)
     n = fam.n_steps
@@ -436,24 +460,7 @@ def _render_chunk(rng: np.random.Generator, fam: KernelFamily, b: int, k: int) -
     np.clip(xs, 1.0, k - 2.0 - 1e-3, out=xs)  # no-op up to rounding; guards indices
     np.clip(ys, 1.0, k - 2.0 - 1e-3, out=ys)
 
-    # Bilinear splat of the whole chunk with one bincount.
-    ix = xs.astype(np.int64)  # == floor, xs >= 1
-    iy = ys.astype(np.int64)
-    fx = xs - ix
-    fy = ys - iy
-    w = (1.0 / n_samp)[kid]
-    base = kid * (k * k) + iy * k + ix
-    idx = (base[:, None] + np.array([0, 1, k, k + 1], dtype=np.int64)).ravel()
-    wy0 = (1.0 - fy) * w
-    wy1 = fy * w
-    vals = np.empty((total, 4), dtype=np.float64)
-    vals[:, 0] = wy0 * (1.0 - fx)
-    vals[:, 1] = wy0 * fx
-    vals[:, 2] = wy1 * (1.0 - fx)
-    vals[:, 3] = wy1 * fx
-    acc = np.bincount(idx, weights=vals.ravel(), minlength=b * k * k).reshape(b, k, k)
-    acc /= acc.sum(axis=(1, 2), keepdims=True)
-    return acc.astype(np.float32)
+    return _splat(xs, ys, kid, n_samp, b, k, total)
 
 
 def _chunk_size(fam: KernelFamily, k: int) -> int:
