@@ -195,6 +195,31 @@ def _deblur_method_name(name: str | None, nonuniform: bool) -> str:
     return f"svola-{name}"
 
 
+def _run_method(args, method, method_options: dict, blurry, warn):
+    """The kernel size (estimated for ``auto``), the prior of the glkm branch and the method's run:
+    returns ``(result, kernel_size, size_estimate, prior, seconds)`` (seconds include the size
+    estimate and, for a resumed checkpoint, the time before the interruption)."""
+    kernel_size, size_estimate = args.kernel_size, None
+    if kernel_size == "auto":
+        size_estimate = _auto_kernel_size(args, blurry, warn)
+        kernel_size = size_estimate["kernel_size"]
+    prior = load_prior(args.weights, kernel_size, args.revision, warn=warn) if args.kernel_branch == "glkm" else None
+    options = {"prior": prior} if prior is not None else {}
+    if args.iters is not None:
+        options["iters"] = args.iters
+    options.update(method_options)
+    start = time.perf_counter()
+    result = method.factory(blurry, kernel_size=kernel_size, kernel_branch=args.kernel_branch, seed=args.seed, **options)
+    seconds = time.perf_counter() - start
+    if "checkpoint" in method_options:
+        from ..checkpoint import seconds_before_resume
+
+        seconds += seconds_before_resume(result)  # time before an interruption counts
+    if size_estimate is not None:
+        seconds += size_estimate["seconds"]
+    return result, kernel_size, size_estimate, prior, seconds
+
+
 def cmd_deblur(args) -> int:
     from .. import imageio, plugins
     from ..prior import check_kernel_size
@@ -223,24 +248,7 @@ def cmd_deblur(args) -> int:
         notes.append(m)
         print(m, file=sys.stderr)
 
-    kernel_size, size_estimate = args.kernel_size, None
-    if kernel_size == "auto":
-        size_estimate = _auto_kernel_size(args, blurry, warn)
-        kernel_size = size_estimate["kernel_size"]
-    prior = load_prior(args.weights, kernel_size, args.revision, warn=warn) if args.kernel_branch == "glkm" else None
-    options = {"prior": prior} if prior is not None else {}
-    if args.iters is not None:
-        options["iters"] = args.iters
-    options.update(method_options)
-    start = time.perf_counter()
-    result = method.factory(blurry, kernel_size=kernel_size, kernel_branch=args.kernel_branch, seed=args.seed, **options)
-    seconds = time.perf_counter() - start
-    if "checkpoint" in method_options:
-        from ..checkpoint import seconds_before_resume
-
-        seconds += seconds_before_resume(result)  # time before an interruption counts
-    if size_estimate is not None:
-        seconds += size_estimate["seconds"]
+    result, kernel_size, size_estimate, prior, seconds = _run_method(args, method, method_options, blurry, warn)
 
     warnings = _result_warnings(result["kernel"], kernel_size, size_estimate, array.shape[:2])
     report = {
