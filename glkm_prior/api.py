@@ -1,9 +1,10 @@
-"""A small programmatic API shared by the CLI and the benchmark runner: loading the prior with
-a clear fallback, and the automatic kernel size."""
+"""The small programmatic API, shared by the CLI and the benchmark runner: loading the prior with
+a clear fallback (:func:`load_prior`), the automatic kernel size (:func:`estimate_kernel_size`)
+and one call that deblurs an image with any registered method (:func:`deblur`)."""
 
 from __future__ import annotations
 
-from .errors import WeightsError
+from .errors import InvalidInputError, WeightsError
 
 
 def load_prior(weights, kernel_size: int, revision=None, warn=print):
@@ -28,3 +29,49 @@ def estimate_kernel_size(blurry, kernel_branch: str = "glkm", weights=None, revi
 
     prior = load_prior(weights, SIZE_PROBE, revision, warn=warn) if kernel_branch == "glkm" else None
     return estimate(blurry, kernel_branch=kernel_branch, prior=prior, seed=seed, pm=pm, progress=progress)
+
+
+def deblur(blurry, method: str = "l0", *, kernel_size="auto", kernel_branch: str = "glkm", seed: int = 0,
+           iters=None, weights=None, revision=None, warn=print, progress: bool = False, on_kernel_size=None,
+           pm=None, **options) -> dict:
+    """Blind-deblur ``blurry`` ((1, 1|3, H, W) tensor in [0, 1]) with the registered ``method``
+    (``glkm plugins``; ``glkm deblur`` runs this). ``kernel_size``: an odd size, or ``"auto"``
+    (:func:`estimate_kernel_size`; ``on_kernel_size(report)`` is called with its report before
+    the method runs). The GLKM prior is loaded for ``kernel_branch="glkm"``; ``options`` go to
+    the method (unknown ones raise); ``progress``: tqdm bars on stderr (size estimate, method).
+    Returns the method's ``{"image", "kernel", "info", ...}`` plus
+    ``kernel_size``, ``kernel_size_estimate`` (None unless auto), ``prior`` and ``seconds`` (the
+    size estimate included)."""
+    import time
+
+    import torch
+
+    from . import plugins
+    from .branch import check_blurry
+    from .prior import check_kernel_size
+
+    check_blurry(blurry)
+    if blurry.shape[0] != 1:
+        raise InvalidInputError(f"deblur takes one image (1, C, H, W), got a batch of {blurry.shape[0]}")
+    if kernel_size != "auto":
+        check_kernel_size(kernel_size)
+    registration = plugins.get_method(method, pm)
+    plugins.refuse_unaccepted_options(method, registration.factory, options)
+    estimate = None
+    if kernel_size == "auto":
+        estimate = estimate_kernel_size(blurry, kernel_branch, weights, revision, seed, warn, pm=pm, progress=progress)
+        kernel_size = estimate["kernel_size"]
+        if on_kernel_size is not None:
+            on_kernel_size(estimate)
+    prior = load_prior(weights, kernel_size, revision, warn=warn) if kernel_branch == "glkm" else None
+    call = {"prior": prior} if prior is not None else {}
+    if iters is not None:
+        call["iters"] = iters
+    if progress and plugins.accepts_keyword(registration.factory, "progress", explicit_only=True):
+        call["progress"] = True
+    call.update(options)
+    torch.manual_seed(seed)
+    start = time.perf_counter()
+    result = registration.factory(blurry, kernel_size=kernel_size, kernel_branch=kernel_branch, seed=seed, **call)
+    seconds = time.perf_counter() - start + (estimate["seconds"] if estimate else 0.0)
+    return {**result, "kernel_size": kernel_size, "kernel_size_estimate": estimate, "prior": prior, "seconds": seconds}

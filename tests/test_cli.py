@@ -6,7 +6,7 @@ import pytest
 from PIL import Image
 
 from glkm_prior.cli import main
-from glkm_prior.imageio import read_image
+from glkm_prior.imageio import read_image, to_tensor
 from glkm_prior.errors import InvalidInputError
 
 
@@ -249,3 +249,25 @@ def test_threads_option_sets_torch_threads(tmp_path, example_dir, monkeypatch):
     assert seen == [2, 1]
     with pytest.raises(SystemExit):
         main(["deblur", src, "--threads", "0"])
+
+
+def test_api_deblur_is_what_the_cli_runs(tmp_path, example_dir):
+    """glkm_prior.api.deblur(image, method=...) gives the CLI's kernel and image (same method,
+    size, seed); bad input gets the library's clear errors."""
+    from glkm_prior.api import deblur
+    from glkm_prior.errors import KernelSizeError
+
+    blurry = to_tensor(read_image(example_dir / "blurry.png"))
+    seen = []
+    result = deblur(blurry, "l0", kernel_size="auto", iters=1, on_kernel_size=seen.append)
+    assert len(seen) == 1 and result["kernel_size"] == seen[0]["kernel_size"] == result["kernel_size_estimate"]["kernel_size"]
+    assert result["image"].shape == blurry.shape and result["seconds"] >= seen[0]["seconds"] > 0
+    out = tmp_path / "o.png"
+    assert main(["deblur", str(example_dir / "blurry.png"), "-o", str(out), "--iters", "1"]) == 0
+    np.testing.assert_array_equal(np.load(tmp_path / "o_kernel.npy"), result["kernel"][0, 0].numpy())
+    with pytest.raises(InvalidInputError, match="unknown option"):
+        deblur(blurry, "l0", kernel_size=19, no_such_option=1)
+    with pytest.raises(KernelSizeError):
+        deblur(blurry, "l0", kernel_size=200)
+    with pytest.raises(InvalidInputError, match="NaN"):
+        deblur(torch.full_like(blurry, float("nan")), "l0", kernel_size=19)

@@ -6,13 +6,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from ..api import estimate_kernel_size, load_prior
+from ..api import deblur
 from ..diagnostics import kernel_warnings
 from ..errors import InvalidInputError
 from ..prior import AUTO_KERNEL_RANGE, MAX_KERNEL_SIZE
@@ -170,15 +169,6 @@ def _checked_output_paths(input_path: Path, output, nonuniform: bool, force: boo
     return paths
 
 
-def _auto_kernel_size(args, blurry, warn) -> dict:
-    """``--kernel-size auto``: the estimate's report, announced on stderr."""
-    report = estimate_kernel_size(blurry, args.kernel_branch, args.weights, args.revision, args.seed, warn, progress=True)
-    how = (f"estimated blur extent {report['extent']} px" if report["extent"] is not None
-           else "the largest this small image allows")
-    print(f"glkm: kernel size {report['kernel_size']} px ({how})", file=sys.stderr)
-    return report
-
-
 def _deblur_method_name(name: str | None, nonuniform: bool) -> str:
     """``name``, or its SVOLA variant ``svola-<name>`` for ``--nonuniform``; ``None``: the default
     (:data:`DEFAULT_METHOD`, :data:`DEFAULT_NONUNIFORM_METHOD`)."""
@@ -195,29 +185,25 @@ def _deblur_method_name(name: str | None, nonuniform: bool) -> str:
     return f"svola-{name}"
 
 
-def _run_method(args, method, method_options: dict, blurry, warn):
-    """The kernel size (estimated for ``auto``), the prior of the glkm branch and the method's run:
-    returns ``(result, kernel_size, size_estimate, prior, seconds)`` (seconds include the size
-    estimate and, for a resumed checkpoint, the time before the interruption)."""
-    kernel_size, size_estimate = args.kernel_size, None
-    if kernel_size == "auto":
-        size_estimate = _auto_kernel_size(args, blurry, warn)
-        kernel_size = size_estimate["kernel_size"]
-    prior = load_prior(args.weights, kernel_size, args.revision, warn=warn) if args.kernel_branch == "glkm" else None
-    options = {"prior": prior} if prior is not None else {}
-    if args.iters is not None:
-        options["iters"] = args.iters
-    options.update(method_options)
-    start = time.perf_counter()
-    result = method.factory(blurry, kernel_size=kernel_size, kernel_branch=args.kernel_branch, seed=args.seed, **options)
-    seconds = time.perf_counter() - start
+def _run_method(args, method_name: str, method_options: dict, blurry, warn):
+    """:func:`glkm_prior.api.deblur` with the command's settings (the estimated kernel size is
+    announced on stderr before the method runs): returns ``(result, kernel_size, size_estimate,
+    prior, seconds)`` (seconds include the size estimate and, for a resumed checkpoint, the time
+    before the interruption)."""
+    def announce(report):
+        how = (f"estimated blur extent {report['extent']} px" if report["extent"] is not None
+               else "the largest this small image allows")
+        print(f"glkm: kernel size {report['kernel_size']} px ({how})", file=sys.stderr)
+
+    result = deblur(blurry, method_name, kernel_size=args.kernel_size, kernel_branch=args.kernel_branch, seed=args.seed,
+                    iters=args.iters, weights=args.weights, revision=args.revision, warn=warn, progress=True,
+                    on_kernel_size=announce, **{k: v for k, v in method_options.items() if k != "progress"})
+    seconds = result["seconds"]
     if "checkpoint" in method_options:
         from ..checkpoint import seconds_before_resume
 
         seconds += seconds_before_resume(result)  # time before an interruption counts
-    if size_estimate is not None:
-        seconds += size_estimate["seconds"]
-    return result, kernel_size, size_estimate, prior, seconds
+    return result, result["kernel_size"], result["kernel_size_estimate"], result["prior"], seconds
 
 
 def cmd_deblur(args) -> int:
@@ -248,7 +234,7 @@ def cmd_deblur(args) -> int:
         notes.append(m)
         print(m, file=sys.stderr)
 
-    result, kernel_size, size_estimate, prior, seconds = _run_method(args, method, method_options, blurry, warn)
+    result, kernel_size, size_estimate, prior, seconds = _run_method(args, method_name, method_options, blurry, warn)
 
     warnings = _result_warnings(result["kernel"], kernel_size, size_estimate, array.shape[:2])
     report = {
