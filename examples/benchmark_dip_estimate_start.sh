@@ -3,7 +3,8 @@
 # `init=estimate` (the classical L0 kernel projected onto the prior, README "Where the GLKM latent
 # starts") instead of the paper's G.head(E(y)), paired against the native arm that
 # examples/benchmark_dip_convergence.sh committed (same images, seeds and settings).
-# Cost: 24-45 min per (image, seed) on one idle core; every `glkm eval` call resumes from its
+# Cost: about 100 min per (image, seed) on one core (10 min per 100 iterations, measured alone;
+# issue 5's study quoted 24-45 min for the same loop); every `glkm eval` call resumes from its
 # checkpoint (OUT/checkpoints/, every 100 iterations), so rerun until the table is printed.
 # IMAGES: kernel numbers of im1_kernelN (default: kernels 4 and 6, where the E(y) start lost most).
 set -euo pipefail
