@@ -227,7 +227,7 @@ def cmd_deblur(args) -> int:
     array = imageio.read_image(input_path)
     _check_image_size(array.shape[:2], args.kernel_size)
     blurry = imageio.to_tensor(array)
-    torch.manual_seed(args.seed)
+    torch.manual_seed(args.seed)  # the size estimate's draws (api.deblur reseeds before the method)
     notes = []
 
     def warn(m):
