@@ -32,8 +32,8 @@ import math
 import torch
 import torch.nn.functional as F
 
-from .deconv.boundary import _pad_for_boundary
-from .deconv.operators import _grad, _grad_adjoint, _grad_otf_energy
+from .deconv.boundary import mirror_pad_and_taper
+from .deconv.operators import circular_gradient, circular_gradient_adjoint, gradient_otf_energy
 from .errors import InvalidInputError
 from .physics import blur, fast_fft_size, kernel_otf
 
@@ -57,10 +57,10 @@ class CircularImageSolver:
         otf = kernel_otf(k[0, 0].float(), self.shape)
         self.kt_b = torch.fft.rfft2(b.float()) * otf  # adjoint of correlation = convolution
         self.k2 = otf.real.square() + otf.imag.square()
-        self.d2 = _grad_otf_energy(self.shape, device=b.device)
+        self.d2 = gradient_otf_energy(self.shape, device=b.device)
 
     def solve(self, beta: float, gx: torch.Tensor, gy: torch.Tensor) -> torch.Tensor:
-        rhs = torch.fft.rfft2(_grad_adjoint(gx, gy))
+        rhs = torch.fft.rfft2(circular_gradient_adjoint(gx, gy))
         return torch.fft.irfft2((self.kt_b + beta * rhs) / (self.k2 + beta * self.d2), s=self.shape)
 
 
@@ -74,12 +74,12 @@ def l0_image_step(y: torch.Tensor, k: torch.Tensor, lam: float, *, kappa: float 
         raise InvalidInputError(f"lam must be > 0, got {lam!r}")
     K = k.shape[-1]
     H, W = y.shape[-2:]
-    padded, (top, left) = _pad_for_boundary(y.float(), k[0, 0].float())
+    padded, (top, left) = mirror_pad_and_taper(y.float(), k[0, 0].float())
     solver = CircularImageSolver(padded, k)
     x = padded
     beta = 2.0 * lam
     while beta < beta_max:
-        gx, gy = _grad(x)
+        gx, gy = circular_gradient(x)
         keep = (gx.square() + gy.square()) >= lam / beta  # hard threshold: exact L0 HQS g-step
         x = solver.solve(beta, gx * keep, gy * keep)
         beta *= kappa

@@ -240,7 +240,7 @@ def test_quadratic_xstep_matches_iterative_solve(ks):
 
     ref = cg_minimise(obj, y.shape)
     solver = operators._QuadraticSolver(y.float(), k.float(), grad_reg=True)
-    out = solver.solve(weight, operators._grad_adjoint(wx.float(), wy.float()))
+    out = solver.solve(weight, operators.circular_gradient_adjoint(wx.float(), wy.float()))
     assert (out.double() - ref).abs().max().item() < 1e-4
 
     # identity regulariser: 1/2 ||k*x - y||^2 + weight/2 ||x - w||^2

@@ -45,10 +45,11 @@ def _edgetaper_2d(img: torch.Tensor, k: torch.Tensor, otf: Optional[torch.Tensor
     return alpha * img + (1.0 - alpha) * blurred
 
 
-def _pad_for_boundary(img: torch.Tensor, k: torch.Tensor) -> Tuple[torch.Tensor, Tuple[int, int]]:
+def mirror_pad_and_taper(img: torch.Tensor, k: torch.Tensor) -> Tuple[torch.Tensor, Tuple[int, int]]:
     """Mirror-pad ``img`` by >= the kernel size per side, to a 2-3-5 FFT size, and edgetaper it.
 
-    Returns the padded, tapered image and the ``(top, left)`` offset of the original frame.
+    ``img`` is ``(..., H, W)``, ``k`` is ``(Kh, Kw)``. Returns the padded, tapered image
+    ``(..., Hp, Wp)`` and the ``(top, left)`` offset of the original frame inside it.
     """
     H, W = img.shape[-2:]
     Kh, Kw = k.shape[-2:]
@@ -78,7 +79,7 @@ class _Domain:
         if boundary == "periodic":
             self.y, self.top, self.left = img, 0, 0
         else:
-            self.y, (self.top, self.left) = _pad_for_boundary(img, k)
+            self.y, (self.top, self.left) = mirror_pad_and_taper(img, k)
         self.obs = img if self.masked else None
         # clipped pixels (and their 8 neighbours) are not observations of k * x: treat them
         # like the unobserved border (the majorise-minimise refresh fills them with k * x)

@@ -10,7 +10,7 @@ import torch
 
 from ..errors import InvalidInputError
 from .boundary import _Domain
-from .operators import _QuadraticSolver, _grad, _grad_adjoint
+from .operators import _QuadraticSolver, circular_gradient, circular_gradient_adjoint
 from .tiling import TileArg, _run
 from .validation import _check_boundary, _check_int, _check_positive
 
@@ -80,12 +80,12 @@ def _hl_solve(dom: _Domain, k: torch.Tensor, lam: float, alpha: float, betas: Li
     for beta in betas:
         for _ in range(iters_per_beta):
             n += 1
-            vx, vy = _grad(x)
+            vx, vy = circular_gradient(x)
             wx = _hl_wstep(vx, beta, alpha)
             del vx
             wy = _hl_wstep(vy, beta, alpha)
             del vy
-            X = solver.solve_spectral(lam * beta, _grad_adjoint(wx, wy))
+            X = solver.solve_spectral(lam * beta, circular_gradient_adjoint(wx, wy))
             del wx, wy
             x = solver.spatial(X)
             if dom.masked and n < n_total:

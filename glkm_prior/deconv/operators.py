@@ -15,8 +15,12 @@ import torch
 from ..physics import kernel_otf
 
 
-def _grad_otf_energy(shape: Tuple[int, int], device=None) -> torch.Tensor:
-    """``|Dx|^2 + |Dy|^2`` of the forward-difference operators, real-FFT layout ``(H, W//2+1)``."""
+def gradient_otf_energy(shape: Tuple[int, int], device=None) -> torch.Tensor:
+    """``|Dx|^2 + |Dy|^2`` of the circular forward differences on an ``(H, W)`` domain.
+
+    Real-FFT layout: a float32 tensor of shape ``(H, W//2+1)`` (the Fourier diagonal of
+    ``D^T D`` for :func:`circular_gradient`).
+    """
     H, W = int(shape[0]), int(shape[1])
     fy = torch.arange(H, dtype=torch.float64, device=device)
     fx = torch.arange(W // 2 + 1, dtype=torch.float64, device=device)
@@ -25,13 +29,16 @@ def _grad_otf_energy(shape: Tuple[int, int], device=None) -> torch.Tensor:
     return (ey[:, None] + ex[None, :]).to(torch.float32)
 
 
-def _grad(x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
-    """Circular forward differences ``(Dx x, Dy x)``."""
+def circular_gradient(x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Circular forward differences ``(Dx x, Dy x)`` of ``x`` (``(..., H, W)``), same shape.
+
+    ``Dx x = x[i, j+1] - x[i, j]``, ``Dy x = x[i+1, j] - x[i, j]``, wrapping at the far edge.
+    """
     return torch.roll(x, -1, dims=-1) - x, torch.roll(x, -1, dims=-2) - x
 
 
-def _grad_adjoint(wx: torch.Tensor, wy: torch.Tensor) -> torch.Tensor:
-    """``Dx^T wx + Dy^T wy`` for the circular forward differences of :func:`_grad`."""
+def circular_gradient_adjoint(wx: torch.Tensor, wy: torch.Tensor) -> torch.Tensor:
+    """``Dx^T wx + Dy^T wy``: adjoint of :func:`circular_gradient`; ``(..., H, W)`` in and out."""
     return (torch.roll(wx, 1, dims=-1) - wx) + (torch.roll(wy, 1, dims=-2) - wy)
 
 
@@ -56,7 +63,7 @@ class _QuadraticSolver:
         self.kty = torch.fft.rfft2(y) * otf
         self.ktk = otf.real.square() + otf.imag.square()
         if grad_reg:
-            self.dtd = _grad_otf_energy(self.shape, device=y.device)
+            self.dtd = gradient_otf_energy(self.shape, device=y.device)
         else:
             self.dtd = torch.ones_like(self.ktk)
 
