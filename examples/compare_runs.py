@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from glkm_prior.atomic import atomic_write
-from glkm_prior.bench import parse_seeds
+from glkm_prior.bench_config import parse_seeds
 from glkm_prior.errors import GLKMError
 from glkm_prior.report import compare_runs, comparison_markdown
 

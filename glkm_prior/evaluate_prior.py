@@ -104,7 +104,7 @@ def _initializer_row(prior: KernelPrior, blurry: torch.Tensor, sharp: np.ndarray
 def initializer_levin(prior: KernelPrior, levin_root: str | Path) -> dict:
     """The 32 Levin images. The true kernel is taken in the orientation that explains the
     blurry image (kernels 4 and 8 of the set are stored rotated by 180 degrees, see
-    :func:`glkm_prior.bench.kernel_fit`)."""
+    :func:`glkm_prior.scoring.kernel_fit`)."""
     from .scoring import kernel_fit
 
     rows = {}

@@ -417,7 +417,7 @@ def test_a_checkpoint_of_another_run_or_a_corrupt_one_is_refused(tmp_path, pm, t
 
 
 def test_benchmark_runner_resumes_an_interrupted_pair(tmp_path, tiny_prior, monkeypatch):
-    import glkm_prior.bench as bench
+    from glkm_prior.bench_runner import TraceRecorder
     from glkm_prior.synthetic_set import build_synthetic_set
     from test_datasets import write_photos
 
@@ -428,14 +428,14 @@ def test_benchmark_runner_resumes_an_interrupted_pair(tmp_path, tiny_prior, monk
             "--option", "channels=[8,8]", "--option", "skip_channels=[4,4]", "--checkpoint-every", "2",
             "--weights", str(tmp_path / "prior"), "--no-progress"]
     assert main([*args, "--out", str(tmp_path / "straight")]) == 0
-    record = bench._TraceRecorder.__call__
+    record = TraceRecorder.__call__
 
     def interrupted(self, step, image, kernel):
         if step == 5:
             raise _Interrupt
         return record(self, step, image, kernel)
 
-    monkeypatch.setattr(bench._TraceRecorder, "__call__", interrupted)
+    monkeypatch.setattr(TraceRecorder, "__call__", interrupted)
     out = tmp_path / "resumed"
     with pytest.raises(_Interrupt):
         main([*args, "--out", str(out)])

@@ -275,7 +275,7 @@ def _write_deblur_outputs(paths: dict[str, Path], result: dict, report: dict, no
     """The image, the kernel (enlarged PNG for viewing, exact .npy), the kernel field and the JSON report."""
     from .. import imageio
     from ..atomic import atomic_write
-    from ..bench import peak_rss_mb
+    from ..process_memory import peak_rss_mb
 
     kernel = result["kernel"].detach().cpu().reshape(result["kernel"].shape[-2:]).numpy().astype(np.float32)
     imageio.write_image(paths["image"], imageio.to_array(result["image"].clamp(0, 1)))

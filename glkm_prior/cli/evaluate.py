@@ -199,7 +199,8 @@ def cmd_eval_prior(args) -> int:
 
 # ---------------------------------------------------------------------------- eval DATASET
 def cmd_eval_dataset(args) -> int:
-    from ..bench import BenchConfig, parse_seeds, run_benchmark
+    from ..bench import run_benchmark
+    from ..bench_config import BenchConfig, parse_seeds
 
     set_threads(args.threads)  # per process: N torchrun workers use N x threads
     limit = _int_option(args.limit, "--limit", 1)
