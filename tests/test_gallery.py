@@ -12,6 +12,7 @@ import pytest
 from PIL import Image
 
 from glkm_prior import gallery
+from glkm_prior.gallery import contact_sheet, page
 from glkm_prior.errors import InvalidInputError
 from glkm_prior.gallery import GalleryEntry, format_score, write_gallery
 
@@ -59,8 +60,8 @@ def run(tmp_path):
 
 def _cell(sheet: Image.Image, row: int, col: int, cell: int = CELL) -> Image.Image:
     """Cell ``col`` (0 blurry, 1 result, 2 kernel) of row ``row`` (0-based), as the module lays it out."""
-    x = gallery.MARGIN + col * (cell + gallery.GAP)
-    y = gallery.HEADER_H + row * (gallery.CAPTION_H + cell + gallery.ROW_GAP) + gallery.CAPTION_H
+    x = contact_sheet.MARGIN + col * (cell + contact_sheet.GAP)
+    y = contact_sheet.HEADER_H + row * (contact_sheet.CAPTION_H + cell + contact_sheet.ROW_GAP) + contact_sheet.CAPTION_H
     return sheet.crop((x, y, x + cell, y + cell))
 
 
@@ -96,7 +97,7 @@ def test_html_page(run):
     assert any("my%20inputs/a%26b%20%231.jpg" in s for s in srcs)  # outside the run folder, quoted
     assert not any(s.endswith(".npy") for s in srcs)  # browsers cannot show .npy
     assert 'src="kernels/k1.png"' in text  # the sibling .png of a .npy kernel
-    assert list((out / gallery.ASSET_DIR).glob("*.png"))  # a viewing copy of the lone .npy
+    assert list((out / page.ASSET_DIR).glob("*.png"))  # a viewing copy of the lone .npy
     assert re.search(r'<img class="kernel"', text) and "image-rendering:pixelated" in text
 
     cat_select = re.search(r'<select id="cat">(.*?)</select>', text, flags=re.S).group(1)
@@ -118,8 +119,8 @@ def test_contact_sheet_layout_and_pixels(run):
     [path] = res["contact_sheets"]
     assert path == out / "contact_sheet.png"
     sheet = Image.open(path)
-    width = 2 * gallery.MARGIN + 3 * CELL + 2 * gallery.GAP
-    height = gallery.HEADER_H + 3 * (gallery.CAPTION_H + CELL + gallery.ROW_GAP) + gallery.MARGIN
+    width = 2 * contact_sheet.MARGIN + 3 * CELL + 2 * contact_sheet.GAP
+    height = contact_sheet.HEADER_H + 3 * (contact_sheet.CAPTION_H + CELL + contact_sheet.ROW_GAP) + contact_sheet.MARGIN
     assert sheet.size == (width, height) == gallery.sheet_size(3, CELL)
     sheet = sheet.convert("RGB")
     for row in range(3):  # every result cell shows its picture
@@ -130,7 +131,7 @@ def test_contact_sheet_layout_and_pixels(run):
     # the 40x60 result of row 2 is fitted (aspect kept) and letterboxed left and right
     r1 = np.asarray(_cell(sheet, 1, 1)).astype(int)
     assert np.abs(r1[:, CELL // 2] - RESULT[1]).max() <= 2
-    assert np.abs(r1[CELL // 2, 0] - gallery.LETTERBOX).max() == 0
+    assert np.abs(r1[CELL // 2, 0] - contact_sheet.LETTERBOX).max() == 0
     # .npy kernel: 5 px enlarged 6x (nearest) and centred; its maximum is white
     k = np.asarray(_cell(sheet, 1, 2).convert("L")).astype(int)
     off = (CELL - 5 * (CELL // 5)) // 2
@@ -150,8 +151,8 @@ def test_missing_and_unreadable_files(run):
 
     sheet = Image.open(res["contact_sheets"][0]).convert("RGB")
     missing = np.asarray(_cell(sheet, 1, 1)).reshape(-1, 3)
-    assert (missing == gallery.PLACEHOLDER).all(axis=1).mean() > 0.5  # placeholder background ...
-    assert (missing == gallery.TEXT).all(axis=1).any()  # ... with its word written on it
+    assert (missing == contact_sheet.PLACEHOLDER).all(axis=1).mean() > 0.5  # placeholder background ...
+    assert (missing == contact_sheet.TEXT).all(axis=1).any()  # ... with its word written on it
     assert np.abs(_centre(_cell(sheet, 2, 1)) - RESULT[2]).max() <= 2  # the rest is drawn
     assert np.abs(_centre(_cell(sheet, 1, 0)) - BLURRY[1]).max() <= 8
 
@@ -184,7 +185,7 @@ def test_max_rows_cap_and_height_split(run):
     assert not (out / "contact_sheet_7.png").exists()  # stale sheets of another run are removed
     assert len(_cards(capped["html"].read_text(encoding="utf-8"))) == 9  # the page shows every entry
 
-    row_h = gallery.CAPTION_H + 16 + gallery.ROW_GAP
+    row_h = contact_sheet.CAPTION_H + 16 + contact_sheet.ROW_GAP
     split = write_gallery(many, out, "split", cell=16, max_height=gallery.sheet_size(4, 16)[1] + row_h - 1)
     paths = split["contact_sheets"]
     assert [p.name for p in paths] == ["contact_sheet_1.png", "contact_sheet_2.png", "contact_sheet_3.png"]
