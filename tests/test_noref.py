@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from glkm_prior import noref
+from glkm_prior.noref import niqe_metric, piqe_metric
 from glkm_prior.colour import MATLAB_RGB2GRAY
 from glkm_prior.matlab import gaussian_window
 from glkm_prior.errors import GLKMError, InvalidInputError
@@ -244,7 +245,7 @@ def test_piqe_block_logic_on_crafted_mscn():
     d = board.copy()  # active, no flat border segment, not noisy: contributes 0
     d[:, 7:9] = 0
     coeffs = np.block([[a, b], [c, d]])
-    score, active, artifact, noise = noref._piqe_from_mscn(coeffs)
+    score, active, artifact, noise = piqe_metric._piqe_from_mscn(coeffs)
     np.testing.assert_array_equal(active, [[False, True], [True, True]])
     np.testing.assert_array_equal(artifact, [[False, False], [True, False]])
     np.testing.assert_array_equal(noise, [[False, True], [False, False]])
@@ -280,7 +281,7 @@ def test_piqe_vectorised_pooling_matches_block_loop(sharp):
     gray = noref.to_gray255(sharp, "gray")
     gray = np.pad(gray, ((0, 1), (0, 1)), mode="edge")  # 256 x 256
     coeffs = noref.mscn(gray)
-    assert noref._piqe_from_mscn(coeffs)[0] == pytest.approx(_piqe_loop(coeffs), abs=1e-9)
+    assert piqe_metric._piqe_from_mscn(coeffs)[0] == pytest.approx(_piqe_loop(coeffs), abs=1e-9)
     assert noref.piqe(sharp) == pytest.approx(_piqe_loop(coeffs), abs=1e-9)
 
 
@@ -308,11 +309,11 @@ def test_niqe_distance_is_zero_at_the_pristine_mean_and_matches_formula():
     rng = np.random.default_rng(2)
     e = rng.normal(size=36)
     feats = np.stack([params.mu + e, params.mu - e])
-    assert noref._niqe_distance(feats, params) == pytest.approx(0.0, abs=1e-9)
+    assert niqe_metric._niqe_distance(feats, params) == pytest.approx(0.0, abs=1e-9)
     d = rng.normal(size=36) * 0.1
     feats = np.stack([params.mu + d + e, params.mu + d - e])  # mean mu + d, covariance 2 e e^T
     expected = math.sqrt(d @ np.linalg.solve((params.cov + 2 * np.outer(e, e)) / 2, d))
-    assert noref._niqe_distance(feats, params) == pytest.approx(expected, rel=1e-8)
+    assert niqe_metric._niqe_distance(feats, params) == pytest.approx(expected, rel=1e-8)
 
 
 def test_niqe_matches_basicsr_on_the_examples(example_dir):
