@@ -349,3 +349,33 @@ def test_max_scale_skips_the_finest_levels_and_magnifies_the_kernel():
     assert torch.allclose(out["kernel"], expected, atol=1e-7)
     with pytest.raises(InvalidInputError, match="max_scale"):
         estimate_kernel_l0(y, 9, max_scale=0)
+
+
+def test_usefulness_box_sums_match_a_direct_convolution():
+    from glkm_prior.estimation.edges import usefulness, valid_gradients
+
+    g = torch.Generator().manual_seed(3)
+    y = torch.rand(1, 1, 23, 31, generator=g, dtype=torch.float64)
+    h, eps = 7, 2e-3
+    gx, gy = valid_gradients(y)
+    box = torch.ones(1, 1, h, h, dtype=torch.float64)
+    def window_sum(a):  # zeros outside, as the function's doc states
+        return F.conv2d(F.pad(a, (h // 2,) * 4), box)
+    expected = torch.sqrt(window_sum(gx) ** 2 + window_sum(gy) ** 2) / (window_sum(torch.sqrt(gx ** 2 + gy ** 2)) + eps * h * h)
+    assert torch.allclose(usefulness(y, h, eps), expected, atol=1e-12)
+
+
+def test_usefulness_is_high_on_a_blurred_step_and_low_on_a_blurred_thin_bar():
+    from glkm_prior.estimation.edges import usefulness
+
+    k = torch.zeros(1, 1, 21, 21)
+    k[0, 0, 10, :] = 1 / 21  # 21 px horizontal box blur
+    step, bar = torch.zeros(1, 1, 80, 120), torch.zeros(1, 1, 80, 120)
+    step[..., 60:] = 1.0
+    bar[..., 60:63] = 1.0  # 3 px wide: far narrower than the blur
+    def mean_on_edges(y):  # r averaged over the pixels weighted by their gradient magnitude
+        gx, gy = valid_gradients(y)
+        weight = torch.sqrt(gx ** 2 + gy ** 2)
+        return float((usefulness(y, 2 * 21) * weight).sum() / weight.sum())
+    assert mean_on_edges(blur(step, k)) > 0.8
+    assert mean_on_edges(blur(bar, k)) < 0.2
