@@ -38,6 +38,14 @@ MAX_SIDE = 1024
 #: 'levels' (every pyramid level but the finest ends with the projection).
 REFINE = {"refine": "none", "invert_steps": 300, "refine_steps": 100, "refine_alternations": 1, "refine_lr": 1e-2}
 
+#: ``select="prior"``: the estimator runs once per candidate (each a set of option overrides on
+#: top of the call's options) and the GLKM prior picks the kernel closest to its manifold
+#: (:mod:`glkm_prior.estimation.selection`). One candidate per ingredient measured on its own in
+#: README "Large real kernels": the default, a stronger and a higher-floored image step, and Xu &
+#: Jia's usefulness mask.
+CANDIDATES = ({}, {"lam_grad": 1e-2}, {"lam_min": 1e-3}, {"rmap_window": 1.0})
+SELECT = {"select": "none", "candidates": CANDIDATES, "select_steps": 500}
+
 
 def run_l0(blurry, *, kernel_size, kernel_branch="glkm", seed=0, iters=None, progress=False, prior=None,
            nonblind=None, callback=None, deconvolve=True, **options):
@@ -57,12 +65,20 @@ def run_l0(blurry, *, kernel_size, kernel_branch="glkm", seed=0, iters=None, pro
     y = y[..., top: top + h, left: left + w]
     refine = {key: options.pop(key) for key in REFINE if key in options}
     refine = {**REFINE, **refine}
+    select = {**SELECT, **{key: options.pop(key) for key in SELECT if key in options}}
     if refine["refine"] not in ("none", "project", "glkm", "levels"):
         raise InvalidInputError(f"refine must be 'none', 'project', 'glkm' or 'levels', got {refine['refine']!r}")
+    if select["select"] not in ("none", "prior"):
+        raise InvalidInputError(f"select must be 'none' or 'prior', got {select['select']!r}")
+    if select["select"] == "prior" and refine["refine"] != "none":
+        raise InvalidInputError("select='prior' and refine cannot be combined")
     if refine["refine"] != "none" and prior is None:
         from glkm_prior.prior import KernelPrior
 
         prior = KernelPrior.from_pretrained(kernel_size=31)
+    if select["select"] == "prior":
+        return _run_selected(blurry, y, K, select, prior, iters=iters, progress=progress, seed=seed, nonblind=nonblind,
+                             callback=callback, deconvolve=deconvolve, start=start, crop=[top, left, h, w], options=options)
     hook = None
     if refine["refine"] == "levels":
         def hook(k, level, n_levels):
@@ -87,6 +103,32 @@ def run_l0(blurry, *, kernel_size, kernel_branch="glkm", seed=0, iters=None, pro
             callback(len(estimate["info"]["trace"]), image, kernel)
     info = {**estimate["info"], "estimation_crop": [top, left, h, w], "seconds_kernel": t_kernel,
             "seconds_total": time.perf_counter() - start}
+    return {"image": image, "kernel": kernel, "info": info}
+
+
+def _run_selected(blurry, y, K, select, prior, *, iters, progress, seed, nonblind, callback, deconvolve, start, crop,
+                  options):
+    """``select="prior"``: one estimate per candidate, the GLKM prior picks one (:data:`CANDIDATES`)."""
+    from glkm_prior.estimation.selection import select_by_prior
+    from glkm_prior.prior import KernelPrior
+
+    candidates = [dict(c) for c in select["candidates"]]
+    if not candidates or not all(isinstance(c, dict) for c in candidates):
+        raise InvalidInputError(f"candidates must be a non-empty list of option dicts, got {select['candidates']!r}")
+    if prior is None or prior.size < K:
+        prior = KernelPrior.from_pretrained(kernel_size=K, largest_if_too_small=True)
+    estimates = [estimate_kernel_l0(y, K, iters=iters, progress=progress, **{**options, **c}) for c in candidates]
+    chosen, residuals = select_by_prior([e["kernel"] for e in estimates], prior, steps=int(select["select_steps"]),
+                                        seed=seed)
+    kernel = estimates[chosen]["kernel"]
+    t_kernel = time.perf_counter() - start
+    image = nonblind_deconv(blurry, kernel, **(nonblind or {})) if deconvolve else None
+    if callback is not None and image is not None:
+        with torch.no_grad():
+            callback(len(estimates[chosen]["info"]["trace"]), image, kernel)
+    info = {**estimates[chosen]["info"], "estimation_crop": crop, "seconds_kernel": t_kernel,
+            "seconds_total": time.perf_counter() - start, "selected": chosen, "candidates": candidates,
+            "prior_residuals": residuals, "selection_prior": prior.size}
     return {"image": image, "kernel": kernel, "info": info}
 
 

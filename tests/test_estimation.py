@@ -379,3 +379,47 @@ def test_usefulness_is_high_on_a_blurred_step_and_low_on_a_blurred_thin_bar():
         return float((usefulness(y, 2 * 21) * weight).sum() / weight.sum())
     assert mean_on_edges(blur(step, k)) > 0.8
     assert mean_on_edges(blur(bar, k)) < 0.2
+
+
+def test_prior_residual_is_small_on_the_manifold_and_large_off_it():
+    from glkm_prior import KernelPrior
+    from glkm_prior.estimation.selection import prior_residuals, select_by_prior
+
+    prior = KernelPrior.from_pretrained(kernel_size=31)  # the bundled weights (no network)
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        on = prior.kernel(prior.latent(torch.randn(1, prior.nz, 1, 1, generator=g)))
+    dots = torch.zeros(1, 1, 31, 31)
+    for r, c in torch.randint(0, 31, (12, 2), generator=g).tolist():  # scattered dots, no path
+        dots[0, 0, r, c] = 1.0
+    residuals = prior_residuals([dots, on], prior, steps=200)
+    assert residuals[1] < 0.5 * residuals[0]
+    index, again = select_by_prior([dots, on], prior, steps=200)
+    assert index == 1 and again == pytest.approx(residuals)
+    with pytest.raises(InvalidInputError):
+        prior_residuals([], prior)
+    with pytest.raises(InvalidInputError):
+        prior_residuals([torch.zeros(1, 1, 5, 5)], prior)
+
+
+def test_l0_select_returns_the_candidate_the_prior_picks(tiny_prior):
+    from glkm_adapters import l0
+    from glkm_prior.estimation.selection import prior_residuals
+
+    blurry = F.conv2d(_scene(0, 80), _motion_kernel())
+    candidates = [{}, {"lam_grad": 2e-2}]
+    result = l0.run_l0(blurry, kernel_size=9, prior=tiny_prior, iters=2, canvas=0, select="prior",
+                       candidates=candidates, select_steps=20, deconvolve=False)
+    info = result["info"]
+    # independent recomputation: each candidate alone, then the residuals and the argmin
+    alone = [estimate_kernel_l0(blurry, 9, iters=2, canvas=0, **c)["kernel"] for c in candidates]
+    expected = prior_residuals(alone, tiny_prior, steps=20)
+    assert info["prior_residuals"] == pytest.approx(expected, rel=1e-4)
+    chosen = min(range(2), key=expected.__getitem__)
+    assert info["selected"] == chosen and torch.allclose(result["kernel"], alone[chosen])
+    with pytest.raises(InvalidInputError):
+        l0.run_l0(blurry, kernel_size=9, prior=tiny_prior, select="bogus")
+    with pytest.raises(InvalidInputError):
+        l0.run_l0(blurry, kernel_size=9, prior=tiny_prior, select="prior", candidates=[])
+    with pytest.raises(InvalidInputError):
+        l0.run_l0(blurry, kernel_size=9, prior=tiny_prior, select="prior", refine="project")

@@ -4,7 +4,8 @@ Cho & Lee's edge selection, written for this project's conventions (physics.py).
 * :mod:`.pyramid` -- the coarse-to-fine driver :func:`estimate_kernel_l0` and its settings;
 * :mod:`.edges` -- gradients and edge selection;
 * :mod:`.kernel_solve` -- the least-squares kernel step (exact 'valid' geometry, CG);
-* :mod:`.pruning` -- per-iteration pruning and the final cut.
+* :mod:`.pruning` -- per-iteration pruning and the final cut;
+* :mod:`.selection` -- the GLKM prior choosing among candidate kernels (distance to its manifold).
 
 The image step is :func:`glkm_prior.kernel_estimation.l0_image_step`.
 """
