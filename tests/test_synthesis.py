@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import glkm_prior.synthesis as synthesis
+import glkm_prior.synthesis.synthesizer as synthesizer
 from glkm_prior.errors import InvalidInputError, KernelSizeError
 from glkm_prior.synthesis import (
     FAMILIES,
@@ -107,8 +107,8 @@ def test_zero_kernels():
 
 
 def test_chunked_generation(monkeypatch):
-    monkeypatch.setattr(synthesis, "_CHUNK_MAX", 16)
-    monkeypatch.setattr(synthesis, "_CHUNK_MIN", 8)
+    monkeypatch.setattr(synthesizer, "_CHUNK_MAX", 16)
+    monkeypatch.setattr(synthesizer, "_CHUNK_MIN", 8)
     k = KernelSynthesizer("lai", seed=3).sample(45, 41)  # 3 chunks, the last one short
     check_invariants(k, 45, 41)
     # Chunks continue the generator: no two kernels are equal.
