@@ -57,7 +57,7 @@ from glkm_prior.errors import InvalidInputError
 from glkm_prior.loop import IterativeMethod, LoopState, identity_of, run_loop
 from glkm_prior.physics import blur
 from glkm_prior.plugins import build_kernel_branch, hookimpl
-from glkm_prior.prior import KernelPrior, check_kernel_size, to_luma
+from glkm_prior.prior import check_kernel_size, to_luma
 from glkm_prior.ssim_loss import SSIMToReference
 
 PRESETS = ("default", "paper")
@@ -498,27 +498,6 @@ def run_dip(blurry, *, kernel_size, kernel_branch="glkm", iters=None, seed=0, pr
                     checkpoint_every=checkpoint_every)
 
 
-def run_dip_oracle_init(blurry, *, kernel_size, true_kernel=None, kernel_branch="glkm", prior=None, weights=None,
-                        invert_steps=1000, checkpoint=None, checkpoint_every=100, **kwargs):
-    """Diagnostic method ``dip-oracle-init``, not a blind method (it is given the ground truth):
-    :func:`run_dip` with the GLKM branch started from the latent whose kernel best matches
-    ``true_kernel`` (GAN inversion, :meth:`KernelPrior.invert`, 4 restarts, seed 0) instead of
-    E(y): what SelfDeblur-GLKM reaches with a perfect initializer. ``true_kernel``: (K, K) or
-    (1, 1, K, K) in the convention of :func:`glkm_prior.blur` (the benchmark passes it in the
-    orientation that explains the blurry image). Other arguments as :func:`run_dip`."""
-    if true_kernel is None:
-        raise InvalidInputError("method 'dip-oracle-init' needs the ground-truth kernel (true_kernel=...)")
-    if kernel_branch != "glkm":
-        raise InvalidInputError(f"method 'dip-oracle-init' starts the GLKM branch's latent; "
-                                f"kernel branch {kernel_branch!r} has none (use --kernel-branch glkm)")
-    if prior is None:
-        prior = KernelPrior.from_pretrained(weights, kernel_size=kernel_size)
-    target = torch.as_tensor(true_kernel).float()
-    w = prior.invert(target.reshape(1, 1, *target.shape[-2:]), steps=int(invert_steps), restarts=4)
-    return run_dip(blurry, kernel_size=kernel_size, kernel_branch="glkm", prior=prior, init_latent=w,
-                   checkpoint=checkpoint, checkpoint_every=checkpoint_every, **kwargs)
-
-
 def seconds_per_iteration(size: int = 255, kernel_size: int = 27, iters: int = 5, kernel_branch="native",
                           threads: int | None = None, warmup: int = 1, prior=None, **options) -> float:
     """Seconds per SelfDeblur iteration on a random grey ``size`` x ``size`` image, averaged
@@ -542,9 +521,7 @@ def seconds_per_iteration(size: int = 255, kernel_size: int = 27, iters: int = 5
 def glkm_methods(register):
     register("dip", run_dip, "SelfDeblur (DIP skip net + kernel branch, MSE then 1-SSIM, 5000 its); "
              "--kernel-branch glkm|native")
-    register("dip-oracle-init", run_dip_oracle_init, "diagnostic, needs the true kernel: dip with the GLKM latent "
-             "started from the inversion of the true kernel instead of E(y) (a perfect initializer)")
 
 
 __all__ = ["SkipNet", "NonLocalBlock", "DIPConfig", "DeepPriorLoop", "SelfDeblur", "run_dip", "make_config",
-           "split_colour", "merge_colour", "seconds_per_iteration", "run_dip_oracle_init"]
+           "split_colour", "merge_colour", "seconds_per_iteration"]

@@ -316,12 +316,39 @@ def test_benchmark_runner_records_the_convergence_of_dip(tmp_path, tiny_prior, c
         assert (out / "convergence.png").is_file()
 
 
-def test_oracle_init_starts_from_the_inverted_true_kernel(pm, tiny_prior, truth):
+@pytest.fixture(scope="module")
+def study():
+    """The study plugin of examples/study_dip_oracle_init.py (method ``dip-oracle-init``),
+    imported from its file; it is not a built-in."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "examples" / "study_dip_oracle_init.py"
+    spec = importlib.util.spec_from_file_location("study_dip_oracle_init", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    yield module
+    sys.modules.pop(spec.name, None)
+
+
+def test_the_oracle_method_is_a_study_plugin_not_a_user_facing_method(study):
+    from glkm_prior import plugins
+
+    assert "dip-oracle-init" not in plugins.methods(plugins.make_plugin_manager())
+    assert not hasattr(dip, "run_dip_oracle_init")
+    pm = study.register(plugin_manager(glkm=glkm_branch, dip=dip))
+    assert study.register(pm) is pm  # registering twice is a no-op
+    assert plugins.get_method("dip-oracle-init", pm).factory is study.run_dip_oracle_init
+
+
+def test_oracle_init_starts_from_the_inverted_true_kernel(pm, tiny_prior, truth, study):
     from glkm_prior.errors import InvalidInputError
 
     w_true, k_true, blurry = truth
     frozen = dict(iters=1, lr_kernel=0.0, prior=tiny_prior, pm=pm, progress=False)  # the kernel stays at its start
-    oracle = dip.run_dip_oracle_init(blurry, kernel_size=K, true_kernel=k_true, invert_steps=300, **frozen)
+    oracle = study.run_dip_oracle_init(blurry, kernel_size=K, true_kernel=k_true, invert_steps=300, **frozen)
     # independently: the inversion the method promises, and the generator's kernel of that latent
     w = tiny_prior.invert(k_true, steps=300, restarts=4)
     expected = tiny_prior.kernel(w, K).detach()
@@ -330,12 +357,13 @@ def test_oracle_init_starts_from_the_inverted_true_kernel(pm, tiny_prior, truth)
     err = lambda k: float((k - k_true).norm() / k_true.norm())  # noqa: E731
     assert err(oracle["kernel"]) < 0.7 * err(start_from_e), (err(oracle["kernel"]), err(start_from_e))  # (0.44 vs 0.69)
     with pytest.raises(InvalidInputError, match="ground-truth kernel"):
-        dip.run_dip_oracle_init(blurry, kernel_size=K, **frozen)
+        study.run_dip_oracle_init(blurry, kernel_size=K, **frozen)
     with pytest.raises(InvalidInputError, match="kernel branch 'native'"):
-        dip.run_dip_oracle_init(blurry, kernel_size=K, true_kernel=k_true, kernel_branch="native", **frozen)
+        study.run_dip_oracle_init(blurry, kernel_size=K, true_kernel=k_true, kernel_branch="native", **frozen)
 
 
-def test_benchmark_passes_the_true_kernel_to_the_oracle_method(tmp_path, tiny_prior):
+def test_benchmark_passes_the_true_kernel_to_the_oracle_method(tmp_path, tiny_prior, study, capsys):
+    from glkm_prior import plugins
     from glkm_prior.synthetic_set import build_synthetic_set
     from test_datasets import write_photos
 
@@ -343,12 +371,18 @@ def test_benchmark_passes_the_true_kernel_to_the_oracle_method(tmp_path, tiny_pr
     build_synthetic_set(src, tmp_path / "set", family="levin", kernel_size=11, noise=0.01, seed=0)
     tiny_prior.save_pretrained(tmp_path / "prior")
     out = tmp_path / "run"
-    assert main(["eval", str(tmp_path / "set"), "--method", "dip-oracle-init", "--iters", "2", "--option",
-                 "invert_steps=20", "--weights", str(tmp_path / "prior"), "--out", str(out), "--no-progress"]) == 0
+    argv = ["eval", str(tmp_path / "set"), "--method", "dip-oracle-init", "--iters", "2", "--option",
+            "invert_steps=20", "--weights", str(tmp_path / "prior"), "--out", str(out), "--no-progress"]
+    assert main(argv) == 2  # plain `glkm` does not offer it
+    assert "unknown method 'dip-oracle-init'" in capsys.readouterr().err
+    try:
+        assert study.main(argv) == 0  # the study script: `glkm` with its plugin registered
+    finally:
+        plugins.get_plugin_manager().unregister(name=study.PLUGIN_NAME)
     row = json.loads((out / "results.json").read_text())["rows"][0]
     assert row["method"] == "dip-oracle-init" and row["iters"] == 2 and np.isfinite(row["psnr"])
     from glkm_prior.plugins import accepts_keyword  # long oracle runs are checkpointed by `glkm eval` like dip's
-    assert accepts_keyword(dip.run_dip_oracle_init, "checkpoint", explicit_only=True)
+    assert accepts_keyword(study.run_dip_oracle_init, "checkpoint", explicit_only=True)
 
 
 # --------------------------------------------------------------------------- checkpoints
