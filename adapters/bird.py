@@ -64,7 +64,7 @@ from glkm_prior.prior import check_kernel_size, to_luma
 from glkm_adapters.native_branch import NativeMLPKernelBranch
 
 BOUNDARY = "same"  # see the module docstring
-KERNEL_LR = {"glkm": 2e-2}  # Adam rate of w in BIRD's short loop (100 steps); others: branch.default_lr
+LOOP = "bird"  # the name under which kernel branches give this loop's rate (KernelBranch.loop_lr)
 
 
 # ============================================================================ native branch
@@ -74,6 +74,7 @@ class BirdNativeKernelBranch(NativeMLPKernelBranch):
 
     name = "bird-native"
     default_lr = 2e-4  # configs/blind_deblurring.yml: lr_blur
+    loop_lr = {}  # default_lr in every loop (not the native MLP's)
 
 
 def make_bird_native_branch(blurry, kernel_size, *, seed=None, **_):
@@ -109,7 +110,7 @@ class BirdConfig:
     iters: int = 100          # Optimization_steps
     ddim_steps: int = 10      # 1000 // delta_t
     lr_image: float = 3e-3    # lr_img
-    lr_kernel: float | None = None  # None: KERNEL_LR[branch] or the branch's default_lr
+    lr_kernel: float | None = None  # None: the branch's rate for "bird" (branch.lr_in)
     clip: bool = True         # clip x0 to [-1, 1] in the DDIM steps
 
 
@@ -143,7 +144,7 @@ class BirdLoop(IterativeMethod):
         self.branch, self.branch_name = build_kernel_branch(kernel_branch, blurry, self.K, pm=pm, seed=self.seed,
                                                             prior=prior, weights=weights, branch_options=branch_options,
                                                             aliases={"native": "bird-native"})
-        lr_k = cfg.lr_kernel if cfg.lr_kernel is not None else KERNEL_LR.get(self.branch_name, self.branch.default_lr)
+        lr_k = cfg.lr_kernel if cfg.lr_kernel is not None else self.branch.lr_in(LOOP)
         self.lr_kernel = float(lr_k)
         self.optimizer = torch.optim.Adam([{"params": [self.x_T], "lr": float(cfg.lr_image)},
                                            {"params": list(self.branch.parameters()), "lr": self.lr_kernel}])
@@ -233,7 +234,8 @@ def run_bird(blurry, *, kernel_size, kernel_branch="glkm", iters=None, seed=0, p
 
 @hookimpl
 def glkm_kernel_branches(register):
-    register("bird-native", make_bird_native_branch, "BIRD's kernel MLP (200 -> 1000 -> K^2, softmax), lr 2e-4, random init")
+    register("bird-native", make_bird_native_branch, "BIRD's kernel MLP (200 -> 1000 -> K^2, softmax), lr 2e-4, random init",
+             branch_class=BirdNativeKernelBranch)
 
 
 @hookimpl

@@ -72,7 +72,10 @@ from glkm_adapters.bird import from_model_image, to_model_image
 
 BOUNDARY = "same"
 SCALES = ("sqrt_alpha_bar",)
-KERNEL_LR = {"glkm": 5e-3}  # Adam rate of w at sqrt(alpha_bar) = 1; others: branch.default_lr
+LOOP = "blinddps"  # the name under which kernel branches give this loop's rate at sqrt(alpha_bar) = 1
+#: The ``kernel_branch`` that selects BlindDPS' own kernel diffusion model instead of a kernel branch
+#: (a method option, as BIRD's alias 'native' -> 'bird-native'; no branch of that name is built).
+OWN_KERNEL_MODEL = "native"
 
 
 def kernel_from_signed(k: torch.Tensor) -> torch.Tensor:
@@ -121,7 +124,7 @@ class BlindDPSSampler(IterativeMethod):
         self.gen = torch.Generator().manual_seed(self.seed)
         self.x = torch.randn(self.y.shape, generator=self.gen)
 
-        self.native = kernel_branch == "native"
+        self.native = kernel_branch == OWN_KERNEL_MODEL
         self.branch = self.optimizer = self.kernel_denoiser = self.kernel_chain = None
         if self.native:
             self.kernel_denoiser = as_denoiser(kernel_denoiser, default=None, what="kernel_denoiser (BlindDPS' kernel "
@@ -131,7 +134,7 @@ class BlindDPSSampler(IterativeMethod):
             kT = self.kernel_denoiser.num_train_timesteps
             self.kernel_chain = DDPMChain(self.kernel_denoiser.alphas_cumprod, respaced_timesteps(kT, cfg.steps))
             self.k = torch.randn(1, 1, self.K, self.K, generator=self.gen)
-            self.branch_name = "native"
+            self.branch_name = OWN_KERNEL_MODEL
             self.lr_kernel = None
         else:
             if kernel_denoiser is not None:
@@ -139,7 +142,7 @@ class BlindDPSSampler(IterativeMethod):
             self.branch, self.branch_name = build_kernel_branch(kernel_branch, blurry, self.K, pm=pm, seed=self.seed,
                                                                 prior=prior, weights=weights,
                                                                 branch_options=branch_options)
-            lr = cfg.lr_kernel if cfg.lr_kernel is not None else KERNEL_LR.get(self.branch_name, self.branch.default_lr)
+            lr = cfg.lr_kernel if cfg.lr_kernel is not None else self.branch.lr_in(LOOP)
             self.lr_kernel = float(lr)
             self.optimizer = torch.optim.Adam(list(self.branch.parameters()), lr=self.lr_kernel)
 

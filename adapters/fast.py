@@ -33,7 +33,7 @@ from glkm_prior.errors import GLKMError, InvalidInputError
 from glkm_prior.kernel_estimation import (KernelDataTerm, StackedDataTerms, clean_kernel, informative_crop, l0_image_step, odd,
                                           resize_image, resize_kernel)
 from glkm_prior.physics import kernel_extent
-from glkm_prior.plugins import hookimpl, make_kernel_branch
+from glkm_prior.plugins import branch_class, branch_uses_prior, hookimpl, make_kernel_branch
 from glkm_prior.prior import (AUTO_KERNEL_MARGIN, AUTO_KERNEL_RANGE, KernelPrior, auto_kernel_side, select_prior_folder,
                               to_luma)
 
@@ -58,7 +58,7 @@ DEFAULTS = {
                             # 29.15 dB, Lai-sized 26.16 -> 26.39 dB; on 10 lai_real photos whose kernel
                             # collapsed or rang: NIQE worse on 8, PIQE on 10 (larger, broken-up kernels)
 }
-KERNEL_LR = {"glkm": 1e-2, "native": 1e-2}  # Adam learning rates of the branch in this loop
+LOOP = "fast"  # the name under which kernel branches give this loop's Adam rate (KernelBranch.loop_lr)
 #: Why ``branch_canvas`` is 31: the GLKM branch of this method uses the bundle's 31-px prior for every
 #: kernel size (option ``branch_canvas``; larger kernels on the image scaled by 31 / K, refined in
 #: pixel space), not the 75-px member: with ``--kernel-size auto`` on Levin (true extents 9-25 px,
@@ -214,10 +214,10 @@ def estimate_kernel_size(blurry: torch.Tensor, *, kernel_branch="glkm", prior=No
         return {"kernel_size": max(lo, largest), "extent": None, "max_size": largest, "seconds": time.perf_counter() - start}
     scale = SIZE_PROBE / largest
     y_probe = resize_image(y, scale)
-    if kernel_branch == "glkm" and prior is None:
+    if prior is None and branch_uses_prior(kernel_branch, pm):
         prior = KernelPrior.from_pretrained(kernel_size=SIZE_PROBE)
     branch = make_kernel_branch(kernel_branch, y_probe, SIZE_PROBE, pm=pm, seed=seed, prior=prior)
-    lr = KERNEL_LR.get(kernel_branch, branch.default_lr)
+    lr = branch.lr_in(LOOP)
     kernel, _, _ = estimate_kernels([y_probe], SIZE_PROBE, branch, SIZE_PROBE, dict(DEFAULTS), lr=lr,
                                     progress=progress, desc="kernel-size estimate")
     extent = kernel_extent(kernel) / scale
@@ -263,13 +263,14 @@ def run_fast(blurry, *, kernel_size, kernel_branch="glkm", seed=0, iters=None, p
     top, left, h, w = informative_crop(y_full, cfg["max_side"])
     y = y_full[..., top: top + h, left: left + w]
 
-    if kernel_branch == "glkm":
+    uses_prior = branch_uses_prior(kernel_branch, pm)
+    if uses_prior:
         prior = branch_prior(prior, K, branch_opts.get("weights"), cfg["branch_canvas"])
-    capacity = prior.size if kernel_branch == "glkm" else K
-    K_b = min(K, capacity)
+    capacity = branch_class(kernel_branch, pm).capacity(prior)
+    K_b = K if capacity is None else min(K, capacity)
     y_branch = resize_image(y, K_b / K)
     branch = make_kernel_branch(kernel_branch, y_branch, K_b, pm=pm, seed=seed, prior=prior, **branch_opts)
-    lr = kernel_lr if kernel_lr is not None else KERNEL_LR.get(kernel_branch, branch.default_lr)
+    lr = kernel_lr if kernel_lr is not None else branch.lr_in(LOOP)
     t_init = time.perf_counter() - start
 
     kernel, trace, steps = estimate_kernels([y], K, branch, K_b, cfg, lr=lr, progress=progress)
@@ -287,7 +288,7 @@ def run_fast(blurry, *, kernel_size, kernel_branch="glkm", seed=0, iters=None, p
             "seconds_init": t_init, "seconds_kernel": t_kernel, "seconds_total": time.perf_counter() - start,
             "iters": cfg["iters"], "kernel_steps": steps, "levels": len(_pyramid(K, K_b, cfg["min_kernel"])),
             "branch_kernel_size": K_b, "estimation_crop": [top, left, h, w],
-            "prior": getattr(prior, "source", None) if kernel_branch == "glkm" else None,
+            "prior": getattr(prior, "source", None) if uses_prior else None,
             "final_data_term": trace[-1]["data_term"] if trace else None, "trace": trace,
         },
     }

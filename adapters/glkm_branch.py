@@ -17,11 +17,19 @@ class GLKMKernelBranch(KernelBranch):
 
     name = "glkm"
     default_lr = 5e-4  # GKPILE/GLKM reference learning rate for w
+    #: bird: its short loop (100 steps); blinddps: the rate at sqrt(alpha_bar) = 1
+    loop_lr = {"fast": 1e-2, "bird": 2e-2, "blinddps": 5e-3}
+    uses_prior = True
 
     def __init__(self, prior: KernelPrior, w: torch.Tensor, kernel_size: int):
         super().__init__(kernel_size)
         self.w = nn.Parameter(w.detach().clone())
         object.__setattr__(self, "prior", prior)
+
+    @classmethod
+    def capacity(cls, prior=None) -> int | None:
+        """The prior's canvas."""
+        return None if prior is None else prior.size
 
     def forward(self) -> torch.Tensor:
         return self.prior.kernel(self.w, self.kernel_size)
@@ -75,4 +83,5 @@ def make_glkm_branch(blurry, kernel_size, *, prior=None, weights=None, init="ini
 
 @hookimpl
 def glkm_kernel_branches(register):
-    register("glkm", make_glkm_branch, "GLKM: latent w of the frozen kernel generator, initialised by E(y)")
+    register("glkm", make_glkm_branch, "GLKM: latent w of the frozen kernel generator, initialised by E(y)",
+             branch_class=GLKMKernelBranch)

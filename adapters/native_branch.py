@@ -13,6 +13,7 @@ from glkm_prior.plugins import hookimpl
 class NativeMLPKernelBranch(KernelBranch):
     name = "native"
     default_lr = 1e-4  # SelfDeblur's kernel learning rate
+    loop_lr = {"fast": 1e-2}  # elsewhere default_lr
 
     def __init__(self, kernel_size: int, n_input: int = 200, n_hidden: int = 1000, seed: int | None = None):
         super().__init__(kernel_size)
@@ -37,4 +38,5 @@ def make_native_branch(blurry, kernel_size, *, seed=None, **_):
 
 @hookimpl
 def glkm_kernel_branches(register):
-    register("native", make_native_branch, "SelfDeblur's MLP kernel (200 -> 1000 -> K^2, softmax), random init")
+    register("native", make_native_branch, "SelfDeblur's MLP kernel (200 -> 1000 -> K^2, softmax), random init",
+             branch_class=NativeMLPKernelBranch)

@@ -35,13 +35,14 @@ import torch
 from glkm_prior.branch import KernelBranch, check_blurry
 from glkm_prior.errors import InvalidInputError
 from glkm_prior.kernel_estimation import informative_crop, resize_image
-from glkm_prior.plugins import hookimpl, make_kernel_branch
+from glkm_prior.plugins import branch_uses_prior, hookimpl, make_kernel_branch
 from glkm_prior.prior import KernelPrior, to_luma
 from glkm_prior.svola import parse_grid, svola_blur, svola_windows, window_centres, window_profiles
 
 from .glkm_branch import GLKMKernelBranch
 from .dip import DIPConfig, SelfDeblur, make_config
-from .fast import KERNEL_LR, branch_prior, estimate_kernels, resolve_options, run_fast
+from .fast import LOOP as FAST_LOOP
+from .fast import branch_prior, estimate_kernels, resolve_options, run_fast
 from .nonblind import noise_adapted_lam
 from .nonblind import nonblind as nonblind_deconv
 
@@ -72,6 +73,8 @@ class PatchKernels(KernelBranch):
         self.branches = torch.nn.ModuleList(branches)
         self.name = f"{getattr(branches[0], 'name', 'branch')}x{len(branches)}"
         self.default_lr = branches[0].default_lr
+        self.loop_lr = branches[0].loop_lr
+        self.uses_prior = branches[0].uses_prior
 
     def forward(self) -> torch.Tensor:
         first = self.branches[0]
@@ -90,9 +93,10 @@ class PatchKernels(KernelBranch):
 
 def make_patch_kernels(kernel_branch: str, blurry, kernel_size: int, cells: int, *, pm=None, seed=0,
                        global_branch=None, **options) -> PatchKernels:
-    """One branch per cell through the hook. A GLKM ``global_branch`` hands its latent w to
-    every cell (global-to-local); other branches start from their own seeds (seed + 1 + n)."""
-    w = getattr(global_branch, "w", None) if kernel_branch == "glkm" else None
+    """One branch per cell through the hook. For a branch with a learned prior (``uses_prior``:
+    GLKM) the ``global_branch`` hands its latent w to every cell (global-to-local); other
+    branches start from their own seeds (seed + 1 + n)."""
+    w = getattr(global_branch, "w", None) if branch_uses_prior(kernel_branch, pm) else None
     branches = []
     for n in range(cells):
         opts = dict(options)
@@ -158,7 +162,7 @@ def run_svola_fast(blurry, *, kernel_size, kernel_branch="glkm", seed=0, iters=N
     branch_opts = {k: options.pop(k) for k in ("weights", "init") if k in options}
     cfg = resolve_options(dict(options), iters)
     blurry = blurry.float()
-    if kernel_branch == "glkm":  # the fast method's prior (its global run and the cells share it)
+    if branch_uses_prior(kernel_branch, pm):  # the fast method's prior (its global run and the cells share it)
         prior = branch_prior(prior, K, branch_opts.get("weights"), cfg["branch_canvas"])
 
     glob = run_fast(blurry, kernel_size=K, kernel_branch=kernel_branch, seed=seed, iters=iters, progress=progress,
@@ -179,11 +183,11 @@ def run_svola_fast(blurry, *, kernel_size, kernel_branch="glkm", seed=0, iters=N
     branch_opts.pop("weights", None)
     patches = make_patch_kernels(kernel_branch, resize_image(ys[0], K_b / K), K_b, len(ys), pm=pm, seed=seed,
                                  global_branch=glob["branch"], prior=prior, **branch_opts)
-    lr = kernel_lr if kernel_lr is not None else KERNEL_LR.get(kernel_branch, patches.default_lr)
+    lr = kernel_lr if kernel_lr is not None else patches.lr_in(FAST_LOOP)
     cell_cfg = {**cfg, "iters": min(int(cell_iters), cfg["iters"]) if cell_iters is not None else cfg["iters"]}
     penalty = None
     w_global = getattr(glob["branch"], "w", None)
-    if anchor and kernel_branch == "glkm" and w_global is not None:
+    if anchor and patches.uses_prior and w_global is not None:
         w_global = w_global.detach()
 
         def penalty():
@@ -214,7 +218,7 @@ def run_svola_dip(blurry, *, kernel_size, kernel_branch="glkm", seed=0, iters=No
     grid = parse_grid(grid)
     cfg = make_config(DIPConfig, preset=preset, iters=iters, colour=colour, **options)
     g_iters = int(global_iters) if global_iters is not None else max(1, cfg.iters // 5)
-    if kernel_branch == "glkm" and prior is None:
+    if prior is None and branch_uses_prior(kernel_branch, pm):
         prior = KernelPrior.from_pretrained(weights, kernel_size=int(kernel_size))
     start = time.perf_counter()
     g_cfg = make_config(DIPConfig, preset=preset, iters=g_iters, colour=colour, **options)

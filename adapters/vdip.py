@@ -205,7 +205,7 @@ class VDIPConfig(DIPConfig):
     colour: str = "rgb"
     elbo_steps: int = 2000             # -ELBO before, 1 - SSIM(mean) from here
     prefit_steps: int | None = None    # None: the variant's num_pre (scaled with iters, see README)
-    kernel_prefit: bool | None = None  # None: yes for every branch except glkm
+    kernel_prefit: bool | None = None  # None: yes for every branch without a learned prior (not glkm)
     kl: bool | None = None             # None: the variant's (Std: False)
     kl_weight: float | None = None     # None: the variant's
     extreme_window: int = EXTREME_WINDOW
@@ -234,7 +234,7 @@ class VDIP(DeepPriorLoop):
             self.prefit_steps = v.prefit_steps
         else:  # a shortened run keeps upstream's proportion of pre-fit to main iterations
             self.prefit_steps = max(1, math.ceil(v.prefit_steps * cfg.iters / PAPER_ITERS)) if cfg.iters else 0
-        self.kernel_prefit = (self.branch_name != "glkm") if cfg.kernel_prefit is None else bool(cfg.kernel_prefit)
+        self.kernel_prefit = (not self.branch.uses_prior) if cfg.kernel_prefit is None else bool(cfg.kernel_prefit)
         if v.prior == "extreme" and min(self.H, self.W) + self.pad < cfg.extreme_window:
             raise InvalidInputError(f"vdip-extreme needs images of at least {cfg.extreme_window - self.pad} px "
                                     f"(its {cfg.extreme_window}-px extreme-channel window)")

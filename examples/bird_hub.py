@@ -57,6 +57,7 @@ def main(argv=None) -> int:
     from glkm_adapters.bird import run_bird
     from glkm_prior.api import load_prior
     from glkm_prior.imageio import kernel_to_image, read_image, to_array, to_tensor, write_image
+    from glkm_prior.plugins import branch_uses_prior
 
     try:
         blurry = to_tensor(read_image(args.input, mode="rgb"))
@@ -64,7 +65,7 @@ def main(argv=None) -> int:
         if tuple(blurry.shape[-2:]) != (size, size):
             blurry = F.interpolate(blurry, size=(size, size), mode="bicubic", align_corners=False).clamp(0, 1)
         prior = None
-        if args.kernel_branch == "glkm":
+        if branch_uses_prior(args.kernel_branch):
             prior = load_prior(args.weights, args.kernel_size, None, warn=lambda m: print(m, file=sys.stderr))
         print(f"bird_hub: {denoiser}", file=sys.stderr)
         start = time.perf_counter()

@@ -27,7 +27,9 @@ def estimate_kernel_size(blurry, kernel_branch: str = "glkm", weights=None, revi
     its report (``kernel_size``, ``extent``, ``max_size``, ``seconds``)."""
     from glkm_adapters.fast import SIZE_PROBE, estimate_kernel_size as estimate
 
-    prior = load_prior(weights, SIZE_PROBE, revision, warn=warn) if kernel_branch == "glkm" else None
+    from .plugins import branch_uses_prior
+
+    prior = load_prior(weights, SIZE_PROBE, revision, warn=warn) if branch_uses_prior(kernel_branch, pm) else None
     return estimate(blurry, kernel_branch=kernel_branch, prior=prior, seed=seed, pm=pm, progress=progress)
 
 
@@ -37,8 +39,9 @@ def deblur(blurry, method: str = "l0", *, kernel_size="auto", kernel_branch: str
     """Blind-deblur ``blurry`` ((1, 1|3, H, W) tensor in [0, 1]) with the registered ``method``
     (``glkm plugins``; ``glkm deblur`` runs this). ``kernel_size``: an odd size, or ``"auto"``
     (:func:`estimate_kernel_size`; ``on_kernel_size(report)`` is called with its report before
-    the method runs). The GLKM prior is loaded for ``kernel_branch="glkm"``; ``options`` go to
-    the method (unknown ones raise); ``progress``: tqdm bars on stderr (size estimate, method).
+    the method runs). The GLKM prior is loaded when the branch's class asks for one
+    (``uses_prior``: glkm); ``options`` go to the method (unknown ones raise); ``progress``:
+    tqdm bars on stderr (size estimate, method).
     Returns the method's ``{"image", "kernel", "info", ...}`` plus
     ``kernel_size``, ``kernel_size_estimate`` (None unless auto), ``prior`` and ``seconds`` (the
     size estimate included)."""
@@ -63,7 +66,7 @@ def deblur(blurry, method: str = "l0", *, kernel_size="auto", kernel_branch: str
         kernel_size = estimate["kernel_size"]
         if on_kernel_size is not None:
             on_kernel_size(estimate)
-    prior = load_prior(weights, kernel_size, revision, warn=warn) if kernel_branch == "glkm" else None
+    prior = load_prior(weights, kernel_size, revision, warn=warn) if plugins.branch_uses_prior(kernel_branch, pm) else None
     call = {"prior": prior} if prior is not None else {}
     if iters is not None:
         call["iters"] = iters

@@ -63,7 +63,7 @@ class PairRunner:
 
     # -------------------------------------------------------------- priors
     def needs_prior(self) -> bool:
-        return self.cfg.kernel_branch == "glkm" and self.cfg.method != TRUE_KERNEL_METHOD
+        return self.cfg.method != TRUE_KERNEL_METHOD and plugins.branch_uses_prior(self.cfg.kernel_branch, self.pm)
 
     def prior_for(self, kernel_size: int):
         from .api import load_prior

@@ -25,12 +25,16 @@ hookspec = pluggy.HookspecMarker("glkm_prior")
 
 @hookspec
 def glkm_kernel_branches(register):
-    """Offer kernel branches: call ``register(name, factory, description)`` once per branch.
+    """Offer kernel branches: call ``register(name, factory, description, branch_class=None)``
+    once per branch.
 
     ``factory(blurry, kernel_size, **options) -> KernelBranch`` builds the branch for one run:
     ``blurry`` is (1, 1|3, H, W) in [0, 1]; the returned module is already in its initial
     state (e.g. GLKM: w = G.head(E(y)); native: a randomly initialised MLP) and carries
     ``default_lr``, the learning rate its reference implementation uses.
+    ``branch_class``: the KernelBranch subclass the factory returns; hosts read its class
+    properties (``uses_prior``, ``capacity``) before building. Left out: KernelBranch's defaults
+    (no prior, any kernel size).
     """
 
 

@@ -85,12 +85,14 @@ def get_plugin_manager() -> pluggy.PluginManager:
 
 @dataclass(frozen=True)
 class Registration:
-    """One offered kernel branch or method."""
+    """One offered kernel branch or method; ``branch_class``: the class a branch factory
+    returns, as registered (None: not declared)."""
 
     name: str
     factory: Callable[..., Any]
     description: str
     plugin: str
+    branch_class: type | None = None
 
 
 def _collect(pm: pluggy.PluginManager, hook_name: str) -> dict[str, Registration]:
@@ -98,10 +100,11 @@ def _collect(pm: pluggy.PluginManager, hook_name: str) -> dict[str, Registration
     hook = getattr(pm.hook, hook_name)
     for impl in hook.get_hookimpls():
 
-        def register(name: str, factory: Callable[..., Any], description: str = "", _plugin=impl.plugin_name) -> None:
+        def register(name: str, factory: Callable[..., Any], description: str = "", branch_class: type | None = None,
+                     _plugin=impl.plugin_name) -> None:
             if name in found:
                 raise PluginError(f"{hook_name}: name {name!r} offered by both {found[name].plugin} and {_plugin}")
-            found[name] = Registration(name, factory, description, _plugin)
+            found[name] = Registration(name, factory, description, _plugin, branch_class)
 
         impl.function(register=register)
     return found
@@ -117,12 +120,39 @@ def methods(pm: pluggy.PluginManager | None = None) -> dict[str, Registration]:
     return _collect(pm or get_plugin_manager(), "glkm_methods")
 
 
-def make_kernel_branch(name: str, blurry, kernel_size: int, pm: pluggy.PluginManager | None = None, **options):
-    """Build the kernel branch ``name`` for one run (see ``hookspecs.glkm_kernel_branches``)."""
+def _branch_registration(name: str, pm: pluggy.PluginManager | None) -> Registration:
     offered = kernel_branches(pm)
     if name not in offered:
         raise PluginError(f"unknown kernel branch {name!r}; registered: {', '.join(sorted(offered)) or 'none'}")
-    return offered[name].factory(blurry, kernel_size, **options)
+    return offered[name]
+
+
+def branch_class(name: str, pm: pluggy.PluginManager | None = None) -> type:
+    """The class the kernel branch ``name`` builds, as its plugin registered it
+    (``register(..., branch_class=)``); :class:`~glkm_prior.branch.KernelBranch` when it names
+    none, so an undeclared branch has the base class's properties (no prior, ``default_lr``)."""
+    from .branch import KernelBranch
+
+    return _branch_registration(name, pm).branch_class or KernelBranch
+
+
+def branch_uses_prior(name: str, pm: pluggy.PluginManager | None = None) -> bool:
+    """Whether the kernel branch ``name`` needs a learned prior (its class's ``uses_prior``);
+    False for a name no plugin offers (the method that builds it reports that)."""
+    if name not in kernel_branches(pm):
+        return False
+    return bool(branch_class(name, pm).uses_prior)
+
+
+def make_kernel_branch(name: str, blurry, kernel_size: int, pm: pluggy.PluginManager | None = None, **options):
+    """Build the kernel branch ``name`` for one run (see ``hookspecs.glkm_kernel_branches``); a
+    declared ``branch_class`` must be what the factory returns."""
+    registration = _branch_registration(name, pm)
+    branch = registration.factory(blurry, kernel_size, **options)
+    if registration.branch_class is not None and not isinstance(branch, registration.branch_class):
+        raise PluginError(f"kernel branch {name!r} ({registration.plugin}) registered branch_class "
+                          f"{registration.branch_class.__name__} but its factory returned {type(branch).__name__}")
+    return branch
 
 
 def build_kernel_branch(kernel_branch, blurry, kernel_size: int, *, pm: pluggy.PluginManager | None = None, seed=None,

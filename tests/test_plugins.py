@@ -244,3 +244,98 @@ def test_readme_adapter_example_runs_and_learns():
     assert branch.log_sigma.exp().item() == pytest.approx(3.0, rel=0.1)
     pm.unregister(name="gaussian")
     assert "gaussian" not in plugins.kernel_branches(pm)
+
+
+# ----------------------------------------------------------------------------- branch properties
+class _Bare(KernelBranch):
+    """A third-party branch that declares none of the properties (only the base class's)."""
+
+    default_lr = 3e-3
+
+    def __init__(self, kernel_size):
+        super().__init__(kernel_size)
+        self.logits = torch.nn.Parameter(torch.zeros(kernel_size**2))
+
+    def forward(self):
+        K = self.kernel_size
+        return torch.softmax(self.logits, 0).reshape(1, 1, K, K)
+
+
+class _Latent(_Bare):
+    uses_prior = True
+
+
+def _branch_plugin(name, factory, **register_options):
+    class Plugin:
+        @hookimpl
+        def glkm_kernel_branches(self, register):
+            register(name, factory, "test branch", **register_options)
+
+    return Plugin()
+
+
+def test_a_third_party_branch_without_the_properties_gets_the_defaults():
+    pm = plugin_manager(bare=_branch_plugin("bare", lambda blurry, kernel_size, **_: _Bare(kernel_size)))
+    assert plugins.branch_class("bare", pm) is KernelBranch  # no branch_class registered
+    assert plugins.branch_uses_prior("bare", pm) is False
+    assert plugins.branch_class("bare", pm).capacity(None) is None
+    branch = plugins.make_kernel_branch("bare", torch.rand(1, 1, 32, 32), 7, pm=pm)
+    assert branch.loop_lr == {} and not branch.uses_prior
+    assert all(branch.lr_in(loop) == 3e-3 for loop in ("fast", "bird", "blinddps", "dip"))
+    assert plugins.branch_uses_prior("nobody-offers-this", pm) is False  # the method reports the name
+    with pytest.raises(PluginError, match="unknown kernel branch"):
+        plugins.branch_class("nobody-offers-this", pm)
+
+
+def test_the_builtin_branches_keep_their_rates_per_loop():
+    from glkm_adapters.bird import BirdNativeKernelBranch
+    from glkm_adapters.glkm_branch import GLKMKernelBranch
+    from glkm_adapters.native_branch import NativeMLPKernelBranch
+
+    glkm, native, bird_native = (object.__new__(c) for c in (GLKMKernelBranch, NativeMLPKernelBranch,
+                                                              BirdNativeKernelBranch))
+    # the former tables: fast {"glkm": 1e-2, "native": 1e-2}, bird {"glkm": 2e-2}, blinddps {"glkm": 5e-3}
+    assert [glkm.lr_in(loop) for loop in ("fast", "bird", "blinddps", "dip")] == [1e-2, 2e-2, 5e-3, 5e-4]
+    assert [native.lr_in(loop) for loop in ("fast", "bird", "blinddps", "dip")] == [1e-2, 1e-4, 1e-4, 1e-4]
+    assert [bird_native.lr_in(loop) for loop in ("fast", "bird")] == [2e-4, 2e-4]
+    pm = _builtin_manager()
+    assert plugins.branch_class("glkm", pm) is GLKMKernelBranch and plugins.branch_uses_prior("glkm", pm)
+    assert plugins.branch_class("native", pm) is NativeMLPKernelBranch and not plugins.branch_uses_prior("native", pm)
+    assert GLKMKernelBranch.capacity(types.SimpleNamespace(size=31)) == 31 and NativeMLPKernelBranch.capacity() is None
+
+
+def test_a_declared_branch_class_must_be_what_the_factory_returns():
+    pm = plugin_manager(liar=_branch_plugin("liar", lambda blurry, kernel_size, **_: _Bare(kernel_size),
+                                            branch_class=_Latent))
+    with pytest.raises(PluginError, match="registered branch_class _Latent but its factory returned _Bare"):
+        plugins.make_kernel_branch("liar", torch.rand(1, 1, 32, 32), 7, pm=pm)
+
+
+@pytest.mark.parametrize("name, cls, loads", [("glkm", _Bare, False), ("latent", _Latent, True), ("bare", None, False)])
+def test_the_host_asks_the_branch_class_not_its_name_whether_to_load_a_prior(monkeypatch, name, cls, loads):
+    """A branch called 'glkm' whose class needs no prior gets none; any other name whose class
+    does gets one (api.deblur, the benchmark runner)."""
+    from glkm_prior import api
+    from glkm_prior.bench_config import BenchConfig
+    from glkm_prior.bench_runner import PairRunner
+
+    factory = (lambda blurry, kernel_size, **_: (cls or _Bare)(kernel_size))
+    calls = []
+
+    def toy(blurry, *, kernel_size, kernel_branch, seed, prior=None, **_):
+        calls.append(prior)
+        return {"image": blurry, "kernel": torch.ones(1, 1, kernel_size, kernel_size) / kernel_size**2}
+
+    class Methods:
+        @hookimpl
+        def glkm_methods(self, register):
+            register("toy", toy, "test method")
+
+    options = {"branch_class": cls} if cls is not None else {}
+    pm = plugin_manager(branch=_branch_plugin(name, factory, **options), methods=Methods())
+    loaded = object()
+    monkeypatch.setattr(api, "load_prior", lambda *a, **k: loaded)
+    api.deblur(torch.rand(1, 1, 32, 32), "toy", kernel_size=7, kernel_branch=name, pm=pm)
+    assert calls == [loaded if loads else None]
+    runner = PairRunner(BenchConfig(dataset="d", method="toy", out="o", kernel_branch=name), [], None, "", pm=pm)
+    assert runner.needs_prior() is loads
