@@ -242,7 +242,8 @@ def make_config(cls=DIPConfig, *, preset: str | None = "default", iters: int | N
     preset = preset or "default"
     if preset not in PRESETS:
         raise InvalidInputError(f"preset must be one of {PRESETS}, got {preset!r}")
-    cfg = cls(preset=preset)  # 'default' and 'paper' are the authors' settings (see README for the CPU cost)
+    # 'default' and 'paper' are the authors' settings (CPU cost: RESULTS.md, "Deep-prior baselines")
+    cfg = cls(preset=preset)
     names = set(cls.__dataclass_fields__) - {"extra", "preset"}
     unknown = sorted(set(options) - names)
     if unknown:
@@ -501,7 +502,8 @@ def run_dip(blurry, *, kernel_size, kernel_branch="glkm", iters=None, seed=0, pr
 def seconds_per_iteration(size: int = 255, kernel_size: int = 27, iters: int = 5, kernel_branch="native",
                           threads: int | None = None, warmup: int = 1, prior=None, **options) -> float:
     """Seconds per SelfDeblur iteration on a random grey ``size`` x ``size`` image, averaged
-    over ``iters`` iterations after ``warmup`` (the README's cost figures)."""
+    over ``iters`` iterations after ``warmup`` (the cost figures in RESULTS.md, "Deep-prior
+    baselines")."""
     if threads is not None:
         torch.set_num_threads(int(threads))
     blurry = torch.rand(1, 1, size, size, generator=torch.Generator().manual_seed(0))

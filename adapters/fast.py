@@ -63,8 +63,8 @@ LOOP = "fast"  # the name under which kernel branches give this loop's Adam rate
 #: kernel size (option ``branch_canvas``; larger kernels on the image scaled by 31 / K, refined in
 #: pixel space), not the 75-px member: with ``--kernel-size auto`` on Levin (true extents 9-25 px,
 #: 15 of 32 images estimated at 35-75 px) 29.56 dB vs 28.97 dB with ``branch_canvas=75``;
-#: Lai-sized set, auto: 26.16 vs 26.21 dB; given 75 px: 25.49 vs 25.88 dB (README, "Fast
-#: default method").
+#: Lai-sized set, auto: 26.16 vs 26.21 dB; given 75 px: 25.49 vs 25.88 dB (RESULTS.md, "The fast
+#: method").
 
 
 def branch_prior(prior: KernelPrior | None, kernel_size: int, weights=None, canvas: int | None = None) -> KernelPrior:

@@ -1,4 +1,4 @@
-"""Cost of the diffusion adapters on this CPU (README, "Diffusion image priors").
+"""Cost of the diffusion adapters on this CPU (RESULTS.md, "Diffusion image priors").
 
 1. ``bird`` and ``blinddps`` with a tiny random diffusers UNet (64 x 64, ~177k parameters),
    GLKM branch with an untrained prior: seconds per image for 5 steps and for the defaults

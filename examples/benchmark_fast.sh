@@ -1,11 +1,11 @@
 #!/bin/bash
-# Figures of the README's "fast default method" table (2-core CPU; about 1 h in all).
+# Figures of RESULTS.md's "The fast method" table (2-core CPU; about 1 h in all).
 # Needs ../shared (Levin benchmark, BSDS500 test photos). Outputs go to eval_runs/ (not committed);
 # every `glkm eval` run resumes if interrupted (rerun this script).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-eval_runs}
-# the figures were measured with 2 threads (the default is 1 since issue 23: README, "Threads")
+# the figures were measured with 2 threads (the default is 1 since issue 23: RESULTS.md, "Threads")
 THREADS=${THREADS:-2}
 
 # Levin et al. 2009: 32 images, kernels 13-27 px (sizes as SelfDeblur's scripts)

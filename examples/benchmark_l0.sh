@@ -1,6 +1,6 @@
 #!/bin/bash
 # Issue 24, step 1 (calibration): the classical L0 estimator (method `l0`) on Levin's 32 images,
-# one thread, and the one-ingredient-at-a-time runs of the README's "Classical calibration" table.
+# one thread, and the one-ingredient-at-a-time runs of RESULTS.md's "Classical calibration" table.
 # Needs ../shared/data/levin. Outputs go to $OUT (not committed); each run takes ~1-2 min
 # (the refine=project|glkm runs ~5 min). Kernel sizes: the dataset's (SelfDeblur's 11-27 px).
 set -euo pipefail

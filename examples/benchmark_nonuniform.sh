@@ -1,10 +1,10 @@
 #!/bin/bash
-# Figures of issue 7 / the README's non-uniform table (2-core CPU; about 15 min in all).
+# Figures of issue 7 / the table in RESULTS.md, "Non-uniform blur" (2-core CPU; about 15 min in all).
 # Needs ../shared (BSDS500 test photos). Outputs go to eval_runs/ (not committed); every
 # `glkm eval` run resumes if interrupted (rerun this script).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# the figures were measured with 2 threads per process (the default is 1 since issue 23: README, "Threads")
+# the figures were measured with 2 threads per process (the default is 1 since issue 23: RESULTS.md, "Threads")
 THREADS=${THREADS:-2}
 OUT=${OUT:-eval_runs}
 SET="$OUT/nonuniform12"

@@ -1,5 +1,5 @@
 #!/bin/bash
-# Real blurry photos without ground truth (issue 9 / the README's "Real photos" table): the 100
+# Real blurry photos without ground truth (issue 9 / RESULTS.md's "Real photos" table): the 100
 # photos of Lai et al.'s real set, method `fast` (the default of `glkm deblur` until issue 24) with the blur size estimated per photo (as
 # `glkm deblur` does), GLKM and native kernel branches. Needs ../shared/data/lai_real. About 50 min
 # (GLKM) and 90 min (native) on one core each; both resume if interrupted. KS=31 measures the

@@ -1,6 +1,6 @@
 #!/bin/bash
 # Seconds of the example deblur (`glkm deblur examples/data/blurry.png --method $METHOD`, default METHOD=fast,
-# the default method when the README's table was measured; other settings default) on an otherwise idle
+# the default method when the table in RESULTS.md, "Threads", was measured; other settings default) on an otherwise idle
 # machine and with one competing busy process (a single-threaded Python loop), for --threads 1 (the
 # default) and --threads 2 (what torch picks by itself on 2 cores, the default before). Median of RUNS
 # wall-clock runs per cell. Run it on an idle machine: anything else running skews the "idle" column.

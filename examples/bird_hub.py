@@ -14,7 +14,7 @@ resized to the model's size. Writes ``<out>/bird_x.png`` and ``bird_k.png``.
 When the model cannot be had (diffusers not installed, Hub unreachable and the model not
 cached) the script prints one line saying so and exits with status 2, without a traceback.
 Cost on a CPU: about 1000 network evaluations per image (100 iterations x 10 DDIM steps);
-see the timings in the README.
+see the timings in RESULTS.md, "Diffusion image priors".
 """
 
 from __future__ import annotations

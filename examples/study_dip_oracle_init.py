@@ -1,6 +1,6 @@
-"""Study (issue 5, README "With a perfect initializer"): SelfDeblur's loop started from the
-GLKM latent inverted from the TRUE kernel -- a study device, not a method a user can run on a
-real photo (it needs the ground truth), so it is not one of the built-in methods.
+"""Study (issue 5; RESULTS.md, "Deep-prior baselines", "With a perfect initializer"): SelfDeblur's
+loop started from the GLKM latent inverted from the TRUE kernel -- a study device, not a method a
+user can run on a real photo (it needs the ground truth), so it is not one of the built-in methods.
 
 This module is a plugin offering the method ``dip-oracle-init``; nothing registers it unless
 asked. Run as a script it registers itself into the process-wide plugin manager and hands its

@@ -12,7 +12,7 @@ from ..errors import InvalidInputError
 
 #: Default intra-op threads: one. Most of a kernel estimate is many small FFTs and Adam steps,
 #: which gain little from a second thread, and with two threads on two cores one busy process
-#: elsewhere slows a run 10x (the threads spin-wait for each other); see README, "Threads".
+#: elsewhere slows a run 10x (the threads spin-wait for each other); see RESULTS.md, "Threads".
 DEFAULT_THREADS = 1
 
 
