@@ -17,9 +17,10 @@ from ..errors import InvalidInputError
 from ..prior import AUTO_KERNEL_RANGE, MAX_KERNEL_SIZE
 from .common import _add_threads_option, _add_weights_options, _kernel_size_arg, parse_options, set_threads
 
-#: ``glkm deblur``'s method: the classical L0 estimator (RESULTS.md, "Classical calibration": Levin
-#: 31.75 dB with the automatic size vs 29.00 for ``fast``); ``--nonuniform``: SVOLA cells
-#: seeded by the GLKM latent of a global ``fast`` run.
+#: ``glkm deblur``'s method: the classical L0 estimator (README, "Status and measured figures":
+#: Levin 31.75 dB with the automatic size vs 29.00 for ``fast``; the calibration study is in
+#: RESULTS.md, "Classical calibration"); ``--nonuniform``: SVOLA cells seeded by the GLKM latent
+#: of a global ``fast`` run.
 DEFAULT_METHOD = "l0"
 DEFAULT_NONUNIFORM_METHOD = "svola-fast"
 #: The kernel PNG is enlarged (nearest neighbour) to at least this many px for viewing.
