@@ -104,6 +104,50 @@ def _pyramid(kernel_size: int, branch_size: int, min_kernel: int) -> list[tuple[
     return levels
 
 
+def _data_terms(ys_l, kernels, lam, size):
+    """The kernel step's data term for the current ``kernels`` (N, 1, size, size): each image's
+    L0 image step; on an image over 4x the kernel a ``size``-px frame is left out (the periodic
+    image step is unreliable near the frame)."""
+    terms = []
+    m = size
+    for n, y_l in enumerate(ys_l):
+        x = l0_image_step(y_l, kernels[n: n + 1], lam)
+        if min(y_l.shape[-2:]) > 4 * size:
+            terms.append(KernelDataTerm(x[..., m:-m, m:-m], y_l[..., m:-m, m:-m], size))
+        else:
+            terms.append(KernelDataTerm(x, y_l, size))
+    return StackedDataTerms(terms)
+
+
+def _alternate(ys_l, size, kernel_of, params, lr, cfg, state, trace, bar=None, project=None, penalty=None):
+    """One pyramid level: ``cfg['iters']`` alternations of closed-form image steps and
+    ``cfg['kernel_steps']`` Adam steps on ``params``. ``state`` carries ``lam`` and the Adam step
+    count across levels (``project(step)`` runs after every Adam step), ``trace`` gets one entry
+    per alternation, ``bar`` one update. Returns the level's kernel."""
+    opt = torch.optim.Adam(params, lr=lr)
+    for _ in range(cfg["iters"]):
+        with torch.no_grad():
+            current = clean_kernel(kernel_of(), cfg["kernel_threshold"])
+        term = _data_terms(ys_l, current, state["lam"], size)
+        for _ in range(cfg["kernel_steps"]):
+            opt.zero_grad(set_to_none=True)
+            k = kernel_of()
+            loss = (term(k) + cfg["kernel_l2"] * k.square().sum(dim=(1, 2, 3))).sum()
+            if penalty is not None:
+                loss = loss + penalty()
+            loss.backward()
+            opt.step()
+            if project is not None:
+                project(state["step"])
+            state["step"] += 1
+        trace.append({"kernel_size": size, "data_term": float(loss.detach()) / len(ys_l)})
+        state["lam"] = max(state["lam"] * cfg["lam_decay"], cfg["lam_min"])
+        if bar is not None:
+            bar.update(1)
+    with torch.no_grad():
+        return kernel_of().detach()
+
+
 def estimate_kernels(ys, kernel_size, branch, branch_size, cfg, *, lr, progress=False,
                      desc="fast kernel estimation", finest_levels=None, penalty=None):
     """Coarse-to-fine kernel estimation of N images at once, each with its own kernel.
@@ -130,39 +174,6 @@ def estimate_kernels(ys, kernel_size, branch, branch_size, cfg, *, lr, progress=
 
         bar = tqdm(total=len(levels) * cfg["iters"], desc=desc, leave=False)
 
-    def alternate(ys_l, size, kernel_of, params, lr, use_project=False, penalty=None):
-        """``iters`` alternations: closed-form image steps, then Adam on ``params``."""
-        opt = torch.optim.Adam(params, lr=lr)
-        m = size  # the periodic image step is unreliable near the frame: no data term there
-        for _ in range(cfg["iters"]):
-            with torch.no_grad():
-                current = clean_kernel(kernel_of(), cfg["kernel_threshold"])
-            terms = []
-            for n, y_l in enumerate(ys_l):
-                x = l0_image_step(y_l, current[n: n + 1], state["lam"])
-                if min(y_l.shape[-2:]) > 4 * size:
-                    terms.append(KernelDataTerm(x[..., m:-m, m:-m], y_l[..., m:-m, m:-m], size))
-                else:
-                    terms.append(KernelDataTerm(x, y_l, size))
-            term = StackedDataTerms(terms)
-            for _ in range(cfg["kernel_steps"]):
-                opt.zero_grad(set_to_none=True)
-                k = kernel_of()
-                loss = (term(k) + cfg["kernel_l2"] * k.square().sum(dim=(1, 2, 3))).sum()
-                if penalty is not None:
-                    loss = loss + penalty()
-                loss.backward()
-                opt.step()
-                if use_project:
-                    branch.project_(state["step"])
-                state["step"] += 1
-            trace.append({"kernel_size": size, "data_term": float(loss.detach()) / len(ys_l)})
-            state["lam"] = max(state["lam"] * cfg["lam_decay"], cfg["lam_min"])
-            if bar is not None:
-                bar.update(1)
-        with torch.no_grad():
-            return kernel_of().detach()
-
     kernel = None
     for scale, size, uses_branch in levels:
         ys_l = [resize_image(y, scale) for y in ys]
@@ -172,7 +183,8 @@ def estimate_kernels(ys, kernel_size, branch, branch_size, cfg, *, lr, progress=
             def branch_kernel(size=size):
                 return resize_kernel(branch(), size)
 
-            kernel = alternate(ys_l, size, branch_kernel, params, lr, use_project=True, penalty=penalty)
+            kernel = _alternate(ys_l, size, branch_kernel, params, lr, cfg, state, trace, bar,
+                                project=branch.project_, penalty=penalty)
         else:  # pixel space: softmax over free logits, started at the upsampled kernels
             if kernel is None:  # every branch level was too small for its image
                 with torch.no_grad():
@@ -182,7 +194,7 @@ def estimate_kernels(ys, kernel_size, branch, branch_size, cfg, *, lr, progress=
             def pixel_kernel(logits=logits):
                 return torch.softmax(logits.flatten(1), 1).reshape(logits.shape)
 
-            kernel = alternate(ys_l, size, pixel_kernel, [logits], cfg["pixel_lr"])
+            kernel = _alternate(ys_l, size, pixel_kernel, [logits], cfg["pixel_lr"], cfg, state, trace, bar)
     if bar is not None:
         bar.close()
     if kernel is None or kernel.shape[-1] != K:  # no level ran at full size (iters=0 or tiny image)
