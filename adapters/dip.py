@@ -6,6 +6,9 @@ The kernel half comes through the hook ``glkm_kernel_branches``: the loop asks
 generator is optimised, initialised by the GLKM initializer) or ``"native"`` (SelfDeblur's own
 MLP 200 -> 1000 -> K^2 with softmax); nothing else differs between the two runs.
 
+(Over ~500 lines on purpose: about 40 of them are this record of upstream's facts, kept in one
+module with the network, loop and config that reproduce them, which VDIP and SVOLA build on.)
+
 Facts of the upstream code (``csdwren/SelfDeblur``: ``selfdeblur_levin.py``,
 ``selfdeblur_lai.py``, ``selfdeblur_ycbcr.py``, ``networks/skip.py``, ``networks/common.py``,
 ``networks/non_local_dot_product.py``, ``SSIM.py``, ``utils/common_utils.py``) reproduced here
