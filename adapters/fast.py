@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 
 from glkm_prior.branch import check_blurry
-from glkm_prior.errors import GLKMError, InvalidInputError
+from glkm_prior.errors import GLKMError, InvalidInputError, with_defaults
 from glkm_prior.kernel_estimation import (KernelDataTerm, StackedDataTerms, clean_kernel, informative_crop, l0_image_step, odd,
                                           resize_image, resize_kernel)
 from glkm_prior.physics import kernel_extent
@@ -239,10 +239,7 @@ def estimate_kernel_size(blurry: torch.Tensor, *, kernel_branch="glkm", prior=No
 
 def resolve_options(options: dict, iters=None) -> dict:
     """:data:`DEFAULTS` updated with ``options`` (unknown keys raise) and ``iters``."""
-    unknown = set(options) - set(DEFAULTS)
-    if unknown:
-        raise InvalidInputError(f"unknown option(s) of method 'fast': {', '.join(sorted(unknown))}")
-    cfg = {**DEFAULTS, **options}
+    cfg = with_defaults(DEFAULTS, options, "method 'fast'")
     if iters is not None:
         cfg["iters"] = int(iters)
     if cfg["iters"] < 0:

@@ -28,3 +28,13 @@ class WeightsError(GLKMError):
 
 class PluginError(GLKMError):
     """A plugin, kernel branch or method name is unknown or misbehaves."""
+
+
+def with_defaults(defaults: dict, options: dict, owner: str) -> dict:
+    """``defaults`` updated with ``options``; keys that ``defaults`` lacks raise
+    :class:`InvalidInputError` naming ``owner`` (e.g. ``"method 'fast'"``) and the unknown keys.
+    The option check of every ``DEFAULTS``-dict configuration (``fast``, the L0 estimator)."""
+    unknown = set(options) - set(defaults)
+    if unknown:
+        raise InvalidInputError(f"unknown option(s) of {owner}: {', '.join(sorted(unknown))}")
+    return {**defaults, **options}

@@ -54,13 +54,18 @@ def _add_weights_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--revision", default=None, help="Hub revision (commit hash) when --weights is a repo id")
 
 
+def _parse_number(text, name: str, parse, kind: str):
+    """``parse(text)``; a text it cannot read raises naming the option and the ``kind`` wanted."""
+    try:
+        return parse(text)
+    except (TypeError, ValueError):
+        raise InvalidInputError(f"{name} must be {kind}, got {text!r}") from None
+
+
 def _int_option(text, name: str, minimum: int | None = None):
     if text is None:
         return None
-    try:
-        value = int(text)
-    except (TypeError, ValueError):
-        raise InvalidInputError(f"{name} must be an integer, got {text!r}") from None
+    value = _parse_number(text, name, int, "an integer")
     if minimum is not None and value < minimum:
         raise InvalidInputError(f"{name} must be >= {minimum}, got {value}")
     return value
@@ -69,10 +74,7 @@ def _int_option(text, name: str, minimum: int | None = None):
 def _float_option(text, name: str, minimum: float | None = None, strict: bool = False):
     if text is None:
         return None
-    try:
-        value = float(text)
-    except (TypeError, ValueError):
-        raise InvalidInputError(f"{name} must be a number, got {text!r}") from None
+    value = _parse_number(text, name, float, "a number")
     if not np.isfinite(value) or (minimum is not None and (value <= minimum if strict else value < minimum)):
         raise InvalidInputError(f"{name} must be a finite number {'>' if strict else '>='} {minimum}, got {text!r}")
     return value
