@@ -41,7 +41,7 @@ REFINE = {"refine": "none", "invert_steps": 300, "refine_steps": 100, "refine_al
 #: ``select="prior"``: the estimator runs once per candidate (each a set of option overrides on
 #: top of the call's options) and the GLKM prior picks the kernel closest to its manifold
 #: (:mod:`glkm_prior.estimation.selection`). One candidate per ingredient measured on its own in
-#: README "Large real kernels": the default, a stronger and a higher-floored image step, and Xu &
+#: RESULTS.md "Large real kernels": the default, a stronger and a higher-floored image step, and Xu &
 #: Jia's usefulness mask.
 CANDIDATES = ({}, {"lam_grad": 1e-2}, {"lam_min": 1e-3}, {"rmap_window": 1.0})
 SELECT = {"select": "none", "candidates": CANDIDATES, "select_steps": 500}

@@ -76,7 +76,8 @@ def _float_option(text, name: str, minimum: float | None = None, strict: bool = 
         return None
     value = _parse_number(text, name, float, "a number")
     if not np.isfinite(value) or (minimum is not None and (value <= minimum if strict else value < minimum)):
-        raise InvalidInputError(f"{name} must be a finite number {'>' if strict else '>='} {minimum}, got {text!r}")
+        bound = "" if minimum is None else f" {'>' if strict else '>='} {minimum}"
+        raise InvalidInputError(f"{name} must be a finite number{bound}, got {text!r}")
     return value
 
 

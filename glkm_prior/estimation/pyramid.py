@@ -35,7 +35,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-from glkm_prior.errors import InvalidInputError
+from glkm_prior.errors import InvalidInputError, with_defaults
 from glkm_prior.kernel_estimation import l0_image_step, resize_image
 from glkm_prior.physics import center_kernel, fit_kernel
 
@@ -171,10 +171,7 @@ def _level(ys, k, state, cfg, trace, bar):
 
 def resolve_l0_options(options: dict, iters=None) -> dict:
     """:data:`L0_DEFAULTS` updated with ``options`` (unknown keys raise) and ``iters``."""
-    unknown = set(options) - set(L0_DEFAULTS)
-    if unknown:
-        raise InvalidInputError(f"unknown option(s) of the L0 estimator: {', '.join(sorted(unknown))}")
-    cfg = {**L0_DEFAULTS, **options}
+    cfg = with_defaults(L0_DEFAULTS, options, "the L0 estimator")
     if iters is not None:
         cfg["iters"] = int(iters)
     if cfg["iters"] < 0 or not cfg["lam_grad"] > 0 or not 0 < cfg["ratio"] < 1 or cfg["gamma"] <= 0 \
