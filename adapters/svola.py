@@ -15,8 +15,8 @@ before each cell's blur, cells summed). The adapter follows the GLKM paper:
    * ``fast``: on the finest pyramid level(s), a few alternations of each cell's L0 image step
      on its own estimation window (``window_scale`` cell spacings around its centre) and Adam
      steps on all cells' parameters, the data terms evaluated in one batched FFT
-     (:func:`glkm_adapters.fast.estimate_kernels`); GLKM latents are pulled towards the global
-     latent (``anchor``). Then :func:`svola_deconvolve`: each cell's window support is deconvolved with its kernel
+     (:func:`glkm_prior.estimation.branch_pyramid.estimate_kernels`); GLKM latents are pulled
+     towards the global latent (``anchor``). Then :func:`svola_deconvolve`: each cell's window support is deconvolved with its kernel
      (hyper-Laplacian, as ``fast``) and the results are blended with the same windows (they sum
      to one, so there is no seam by construction);
    * ``dip``: SelfDeblur's loop with the SVOLA forward model in place of the uniform blur; the
@@ -34,6 +34,8 @@ import torch
 
 from glkm_prior.branch import KernelBranch, check_blurry
 from glkm_prior.errors import InvalidInputError
+from glkm_prior.estimation.branch_pyramid import LOOP as FAST_LOOP
+from glkm_prior.estimation.branch_pyramid import branch_prior, estimate_kernels, resolve_options
 from glkm_prior.kernel_estimation import informative_crop, resize_image
 from glkm_prior.plugins import branch_uses_prior, hookimpl, make_kernel_branch
 from glkm_prior.prior import KernelPrior, to_luma
@@ -41,8 +43,7 @@ from glkm_prior.svola import parse_grid, svola_blur, svola_windows, window_centr
 
 from .glkm_branch import GLKMKernelBranch
 from .dip import DIPConfig, SelfDeblur, make_config
-from .fast import LOOP as FAST_LOOP
-from .fast import branch_prior, estimate_kernels, resolve_options, run_fast
+from .fast import run_fast
 from .nonblind import noise_adapted_lam
 from .nonblind import nonblind as nonblind_deconv
 

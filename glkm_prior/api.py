@@ -23,9 +23,9 @@ def load_prior(weights, kernel_size: int, revision=None, warn=print):
 def estimate_kernel_size(blurry, kernel_branch: str = "glkm", weights=None, revision=None, seed: int = 0,
                          warn=print, pm=None, progress: bool = False) -> dict:
     """``--kernel-size auto``: the blur size of ``blurry`` (1, C, H, W) estimated by a coarse run of
-    the fast method with ``kernel_branch`` (``glkm_adapters.fast.estimate_kernel_size``); returns
+    the fast method's estimator with ``kernel_branch`` (:mod:`glkm_prior.estimation.kernel_size`); returns
     its report (``kernel_size``, ``extent``, ``max_size``, ``seconds``)."""
-    from glkm_adapters.fast import SIZE_PROBE, estimate_kernel_size as estimate
+    from .estimation.kernel_size import SIZE_PROBE, estimate_kernel_size as estimate
 
     from .plugins import branch_uses_prior
 

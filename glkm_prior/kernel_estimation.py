@@ -1,4 +1,4 @@
-"""Building blocks of fast blind kernel estimation (the ``fast`` method, adapters/fast.py).
+"""Building blocks of fast blind kernel estimation (glkm_prior/estimation/branch_pyramid.py, the ``fast`` method).
 
 Conventions (as physics.py): images ``(1, 1, H, W)`` float32, values in [0, 1]; kernels
 ``(1, 1, K, K)``, K odd, non-negative, summing to 1; blur is **cross-correlation** in 'valid'

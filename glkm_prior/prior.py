@@ -31,7 +31,7 @@ from .models import KernelGenerator, KernelInitializer
 from .physics import check_image, fit_kernel
 
 MIN_KERNEL_SIZE, MAX_KERNEL_SIZE = 3, 101
-#: ``--kernel-size auto`` (adapters/fast.py ``estimate_kernel_size``) picks an odd size in this range.
+#: ``--kernel-size auto`` (glkm_prior/estimation/kernel_size.py) picks an odd size in this range.
 AUTO_KERNEL_RANGE = (11, 75)
 #: ``--kernel-size auto`` makes the kernel this many times the estimated blur extent, plus 2 px.
 AUTO_KERNEL_MARGIN = 1.25

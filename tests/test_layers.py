@@ -5,7 +5,7 @@ Rules (README "Layout", issue 26):
 * no import cycle between modules of ``glkm_prior`` and ``glkm_adapters``;
 * the core (``glkm_prior``) never imports ``glkm_adapters`` (the built-in adapters are registered
   by module name through the plugin host, ``glkm_adapters.BUILTIN_PLUGINS``; that is not an
-  import statement), except the exceptions listed in ``UPWARD_EXCEPTIONS``;
+  import statement), no exceptions;
 * nothing outside ``glkm_prior.cli`` imports it or its modules (the command line sits on top).
 
 Every import statement counts, also the lazy ones inside functions: a lazy import still ties
@@ -23,15 +23,6 @@ import glkm_adapters
 import glkm_prior
 
 PACKAGES = {"glkm_prior": Path(glkm_prior.__file__).parent, "glkm_adapters": Path(glkm_adapters.__file__).parent}
-
-#: (importer, imported) pairs allowed to point from the core to the adapters, each with its reason.
-UPWARD_EXCEPTIONS = {
-    # api.estimate_kernel_size (``--kernel-size auto``) runs fast's estimate_kernel_size, which is
-    # not self-contained: it is a coarse run of the fast method's own coarse-to-fine loop
-    # (fast.estimate_kernels, its DEFAULTS and branch learning rates). Moving it into the core
-    # means moving that loop; until then this is the one upward import.
-    ("glkm_prior.api", "glkm_adapters.fast"),
-}
 
 
 def module_files() -> dict[str, Path]:
@@ -137,8 +128,7 @@ def test_no_import_cycles():
 def test_the_core_does_not_import_the_adapters():
     upward = {(m, d) for m, deps in import_graph().items() if m.split(".")[0] == "glkm_prior"
               for d in deps if d.split(".")[0] == "glkm_adapters"}
-    assert upward <= UPWARD_EXCEPTIONS, f"new upward imports: {sorted(upward - UPWARD_EXCEPTIONS)}"
-    assert upward == UPWARD_EXCEPTIONS, f"exceptions no longer needed, remove them: {sorted(UPWARD_EXCEPTIONS - upward)}"
+    assert not upward, f"upward imports: {sorted(upward)}"
 
 
 def _in_cli(module: str) -> bool:
