@@ -49,8 +49,8 @@ SELECT = {"select": "none", "candidates": CANDIDATES, "select_steps": 500}
 
 def run_l0(blurry, *, kernel_size, kernel_branch="glkm", seed=0, iters=None, progress=False, prior=None,
            nonblind=None, callback=None, deconvolve=True, **options):
-    """Estimate the kernel (``options`` override :data:`glkm_prior.estimation.L0_DEFAULTS` and
-    :data:`REFINE`) and deblur. Deterministic. Returns ``{"image", "kernel", "info"}``."""
+    """Estimate the kernel (``options`` override :data:`glkm_prior.estimation.L0_DEFAULTS`,
+    :data:`REFINE` and :data:`SELECT`) and deblur. Deterministic. Returns ``{"image", "kernel", "info"}``."""
     start = time.perf_counter()
     check_blurry(blurry)
     K = int(kernel_size)
@@ -112,9 +112,10 @@ def _run_selected(blurry, y, K, select, prior, *, iters, progress, seed, nonblin
     from glkm_prior.estimation.selection import select_by_prior
     from glkm_prior.prior import KernelPrior
 
-    candidates = [dict(c) for c in select["candidates"]]
-    if not candidates or not all(isinstance(c, dict) for c in candidates):
-        raise InvalidInputError(f"candidates must be a non-empty list of option dicts, got {select['candidates']!r}")
+    candidates = select["candidates"]
+    if isinstance(candidates, (str, bytes, dict)) or not candidates or not all(isinstance(c, dict) for c in candidates):
+        raise InvalidInputError(f"candidates must be a non-empty list of option dicts, got {candidates!r}")
+    candidates = [dict(c) for c in candidates]
     if prior is None or prior.size < K:
         prior = KernelPrior.from_pretrained(kernel_size=K, largest_if_too_small=True)
     estimates = [estimate_kernel_l0(y, K, iters=iters, progress=progress, **{**options, **c}) for c in candidates]

@@ -422,4 +422,6 @@ def test_l0_select_returns_the_candidate_the_prior_picks(tiny_prior):
     with pytest.raises(InvalidInputError):
         l0.run_l0(blurry, kernel_size=9, prior=tiny_prior, select="prior", candidates=[])
     with pytest.raises(InvalidInputError):
+        l0.run_l0(blurry, kernel_size=9, prior=tiny_prior, select="prior", candidates=["lam_grad"])
+    with pytest.raises(InvalidInputError):
         l0.run_l0(blurry, kernel_size=9, prior=tiny_prior, select="prior", refine="project")
