@@ -241,7 +241,7 @@ def glkm_kernel_branches(register):
 @hookimpl
 def glkm_methods(register):
     register("bird", run_bird, "BIRD (DDIM inversion of an optimised x_T, 10 steps, 100 its; diffusers model, default "
-             "google/ddpm-celebahq-256); --kernel-branch glkm|native")
+             "google/ddpm-celebahq-256); --kernel-branch glkm|native", iterative=True, checkpointable=True, progress=True)
 
 
 __all__ = ["BirdLoop", "BirdConfig", "BirdNativeKernelBranch", "run_bird", "to_model_image", "from_model_image"]

@@ -263,7 +263,8 @@ def run_blinddps(blurry, *, kernel_size, kernel_branch="glkm", iters=None, seed=
 @hookimpl
 def glkm_methods(register):
     register("blinddps", run_blinddps, "BlindDPS (diffusion posterior sampling, 1000 DDPM steps; diffusers or "
-             "guided-diffusion model); --kernel-branch glkm (Adam on w) | native (needs the kernel diffusion model)")
+             "guided-diffusion model); --kernel-branch glkm (Adam on w) | native (needs the kernel diffusion model)",
+             iterative=True, checkpointable=True, progress=True)
 
 
 __all__ = ["BlindDPSSampler", "BlindDPSConfig", "run_blinddps", "kernel_from_signed"]

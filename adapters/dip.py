@@ -398,7 +398,7 @@ def seconds_per_iteration(size: int = 255, kernel_size: int = 27, iters: int = 5
 @hookimpl
 def glkm_methods(register):
     register("dip", run_dip, "SelfDeblur (DIP skip net + kernel branch, MSE then 1-SSIM, 5000 its); "
-             "--kernel-branch glkm|native")
+             "--kernel-branch glkm|native", iterative=True, checkpointable=True, progress=True)
 
 
 __all__ = ["SkipNet", "NonLocalBlock", "DIPConfig", "DeepPriorLoop", "SelfDeblur", "run_dip", "make_config",

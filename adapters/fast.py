@@ -83,4 +83,4 @@ def run_fast(blurry, *, kernel_size, kernel_branch="glkm", seed=0, iters=None, p
 @hookimpl
 def glkm_methods(register):
     register("fast", run_fast, "coarse-to-fine kernel estimation (L0 image step in closed form + kernel-branch steps) "
-                               "+ hyper-Laplacian deconvolution; seconds per image on a CPU")
+                               "+ hyper-Laplacian deconvolution; seconds per image on a CPU", progress=True)

@@ -136,4 +136,4 @@ def _run_selected(blurry, y, K, select, prior, *, iters, progress, seed, nonblin
 @hookimpl
 def glkm_methods(register):
     register("l0", run_l0, "classical L0 blind kernel estimation (Pan et al.'s recipe: edge selection, least-squares "
-                           "kernel, pruning; no learned prior) + hyper-Laplacian deconvolution")
+                           "kernel, pruning; no learned prior) + hyper-Laplacian deconvolution", progress=True)

@@ -86,4 +86,5 @@ def run_identity(blurry, *, kernel_size, **_):
 def glkm_methods(register):
     register("initializer", run_initializer, "kernel from the branch's initial state (GLKM: G(E(y))) + hyper-Laplacian deconvolution")
     register("identity", run_identity, "no deblurring: the blurry input (baseline)")
-    register("true-kernel", run_true_kernel, "hyper-Laplacian deconvolution with the ground-truth kernel (upper bound)")
+    register("true-kernel", run_true_kernel, "hyper-Laplacian deconvolution with the ground-truth kernel (upper bound)",
+             needs_true_kernel=True)

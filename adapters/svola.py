@@ -259,6 +259,6 @@ class SVOLASelfDeblur(SelfDeblur):
 @hookimpl
 def glkm_methods(register):
     register("svola-fast", run_svola_fast, "non-uniform: global fast run, then one kernel branch per cell of a PxQ SVOLA "
-             "grid (GLKM cells start at the global latent), patch-wise deconvolution blended by the windows")
+             "grid (GLKM cells start at the global latent), patch-wise deconvolution blended by the windows", progress=True)
     register("svola-dip", run_svola_dip, "non-uniform: global SelfDeblur, then SelfDeblur with the SVOLA forward model "
-             "and one kernel branch per grid cell")
+             "and one kernel branch per grid cell", iterative=True, progress=True)

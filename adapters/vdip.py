@@ -343,9 +343,10 @@ run_vdip_extreme = _runner("extreme")
 
 @hookimpl
 def glkm_methods(register):
-    register("vdip-std", run_vdip_std, "VDIP, no hand-crafted image prior (-ELBO data term, then 1-SSIM)")
-    register("vdip-extreme", run_vdip_extreme, "VDIP with the extreme-channel (dark + bright) prior")
-    register("vdip-sparse", run_vdip_sparse, "VDIP with the sparse (reweighted gradient) prior")
+    loop = dict(iterative=True, checkpointable=True, progress=True)
+    register("vdip-std", run_vdip_std, "VDIP, no hand-crafted image prior (-ELBO data term, then 1-SSIM)", **loop)
+    register("vdip-extreme", run_vdip_extreme, "VDIP with the extreme-channel (dark + bright) prior", **loop)
+    register("vdip-sparse", run_vdip_sparse, "VDIP with the sparse (reweighted gradient) prior", **loop)
 
 
 __all__ = ["VDIP", "VDIPConfig", "VARIANTS", "Variant", "data_term", "negative_kl", "entropy_term",

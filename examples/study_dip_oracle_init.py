@@ -56,7 +56,8 @@ def run_dip_oracle_init(blurry, *, kernel_size, true_kernel=None, kernel_branch=
 @hookimpl
 def glkm_methods(register):
     register(METHOD, run_dip_oracle_init, "study device, needs the true kernel: dip with the GLKM latent "
-             "started from the inversion of the true kernel instead of E(y) (a perfect initializer)")
+             "started from the inversion of the true kernel instead of E(y) (a perfect initializer)",
+             needs_true_kernel=True, iterative=True, checkpointable=True, progress=True, branches=("glkm",))
 
 
 def register(pm: pluggy.PluginManager | None = None) -> pluggy.PluginManager:

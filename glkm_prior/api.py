@@ -60,6 +60,7 @@ def deblur(blurry, method: str = "l0", *, kernel_size="auto", kernel_branch: str
         check_kernel_size(kernel_size)
     registration = plugins.get_method(method, pm)
     plugins.refuse_unaccepted_options(method, registration.factory, options)
+    plugins.check_method_branch(registration, kernel_branch)
     estimate = None
     if kernel_size == "auto":
         estimate = estimate_kernel_size(blurry, kernel_branch, weights, revision, seed, warn, pm=pm, progress=progress)
@@ -70,7 +71,7 @@ def deblur(blurry, method: str = "l0", *, kernel_size="auto", kernel_branch: str
     call = {"prior": prior} if prior is not None else {}
     if iters is not None:
         call["iters"] = iters
-    if progress and plugins.accepts_keyword(registration.factory, "progress", explicit_only=True):
+    if progress and registration.spec.progress:  # declared at registration (plugins.MethodSpec)
         call["progress"] = True
     call.update(options)
     torch.manual_seed(seed)

@@ -22,7 +22,7 @@ from .checkpoint import RunCheckpoint, seconds_before_resume
 from .errors import GLKMError
 from .imageio import read_image, to_array, to_tensor, write_image
 from .kernel_io import load_kernel, save_kernel
-from .plugins import accepts_keyword, refuse_unaccepted_options
+from .plugins import accepts_keyword, check_method_branch, refuse_unaccepted_options
 from .process_memory import peak_rss_mb
 from .scoring import (ALIGN, LAYOUT_MAXSHIFT, TRACE_ALIGN, TRUE_KERNEL_METHOD, common_crop, kernel_fit,
                       no_reference_scores, quantise, score_image)
@@ -50,6 +50,7 @@ class PairRunner:
         self.log = log or (lambda m: print(m, file=sys.stderr))
         self.method = plugins.get_method(cfg.method, pm)
         refuse_unaccepted_options(cfg.method, self.method.factory, cfg.options)
+        check_method_branch(self.method, cfg.kernel_branch)
         self.reference = None
         if cfg.method != TRUE_KERNEL_METHOD:
             try:
@@ -81,27 +82,30 @@ class PairRunner:
 
     # -------------------------------------------------------------- method calls
     def checkpoint_folder(self, name: str, seed: int) -> Path | None:
-        """``OUT/checkpoints/<name>__s<seed>`` for methods that take ``checkpoint`` (None otherwise
-        or with ``checkpoint_every`` 0); removed once the pair's result is written."""
-        if not self.cfg.checkpoint_every or not accepts_keyword(self.method.factory, "checkpoint", explicit_only=True):
+        """``OUT/checkpoints/<name>__s<seed>`` for methods registered ``checkpointable`` (None
+        otherwise or with ``checkpoint_every`` 0); removed once the pair's result is written."""
+        if not self.cfg.checkpoint_every or not self.method.spec.checkpointable:
             return None
         return self.out / "checkpoints" / pair_stem(name, seed)
 
     def _call(self, registration, blurry, *, kernel_size, seed, true_kernel=None, prior=None, callback=None,
               checkpoint=None):
-        fn = registration.factory
-        wanted = {"kernel_size": kernel_size, "kernel_branch": self.cfg.kernel_branch, "seed": seed, "progress": False}
+        fn, spec = registration.factory, registration.spec
+        wanted = {"kernel_size": kernel_size, "kernel_branch": self.cfg.kernel_branch, "seed": seed}
         if self.cfg.iters is not None:
             wanted["iters"] = self.cfg.iters
         if prior is not None:
             wanted["prior"] = prior
         if callback is not None:
             wanted["callback"] = callback
-        if checkpoint is not None:
-            wanted.update(checkpoint=checkpoint, checkpoint_every=self.cfg.checkpoint_every)
-        wanted.update(self.cfg.options)
         kwargs = {k: v for k, v in wanted.items() if accepts_keyword(fn, k)}
-        if true_kernel is not None and accepts_keyword(fn, "true_kernel", explicit_only=True):
+        # what the method declared (plugins.MethodSpec), never guessed from its signature
+        if spec.progress:
+            kwargs["progress"] = False
+        if checkpoint is not None and spec.checkpointable:
+            kwargs.update(checkpoint=checkpoint, checkpoint_every=self.cfg.checkpoint_every)
+        kwargs.update({k: v for k, v in self.cfg.options.items() if accepts_keyword(fn, k)})
+        if true_kernel is not None and spec.needs_true_kernel:
             kwargs["true_kernel"] = true_kernel
         torch.manual_seed(seed)
         np.random.seed(seed % 2**32)

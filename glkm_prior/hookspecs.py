@@ -40,9 +40,28 @@ def glkm_kernel_branches(register):
 
 @hookspec
 def glkm_methods(register):
-    """Offer deblurring methods: call ``register(name, run, description)`` once per method.
+    """Offer deblurring methods: call ``register(name, run, description, *,
+    needs_true_kernel=False, iterative=False, checkpointable=False, progress=False,
+    branches=None)`` once per method.
 
-    ``run(blurry, *, kernel_size, kernel_branch, iters, seed, progress, **options) -> dict``
+    ``run(blurry, *, kernel_size, kernel_branch, iters, seed, **options) -> dict``
     returns at least ``{"image": (1, C, H, W) tensor in [0, 1], "kernel": (1, 1, K, K)}``.
+
+    The keywords declare what ``run`` needs and offers (stored as
+    :class:`glkm_prior.plugins.MethodSpec`); hosts (``glkm deblur``, ``glkm eval``,
+    :func:`glkm_prior.api.deblur`) read them and never guess from ``run``'s signature:
+
+    * ``needs_true_kernel``: ``run`` takes ``true_kernel=`` (the ground-truth kernel, passed by
+      the benchmark when the sample has one);
+    * ``iterative``: an optimisation loop of ``iters`` steps that reports them through
+      ``callback(step, image, kernel)`` (a convergence trace);
+    * ``checkpointable``: ``run`` takes ``checkpoint=`` (a folder to save to and resume from)
+      and ``checkpoint_every=`` (steps);
+    * ``progress``: ``run`` takes ``progress=`` (a tqdm bar on stderr when True);
+    * ``branches``: the kernel branch names ``run`` accepts, a tuple; None (default): any
+      registered branch. Asking for another raises InvalidInputError before ``run`` is called.
+
+    A method registered without them gets the defaults: no true kernel, no checkpoint, no
+    ``progress`` argument, any branch.
     """
 

@@ -84,27 +84,79 @@ def get_plugin_manager() -> pluggy.PluginManager:
 
 
 @dataclass(frozen=True)
+class MethodSpec:
+    """What a method declares when it registers (``register(..., needs_true_kernel=, iterative=,
+    checkpointable=, progress=, branches=)``); hosts read these instead of the run function's
+    signature. The defaults are what an undeclared (third-party) method gets.
+
+    ``needs_true_kernel``: the runner passes ``true_kernel=`` (the ground truth) when it has one;
+    ``iterative``: an optimisation loop of ``iters`` steps that reports them to ``callback``;
+    ``checkpointable``: takes ``checkpoint=`` (a folder) and ``checkpoint_every=``;
+    ``progress``: takes ``progress=`` (a tqdm bar on stderr);
+    ``branches``: the kernel branch names it accepts (None: any registered branch)."""
+
+    needs_true_kernel: bool = False
+    iterative: bool = False
+    checkpointable: bool = False
+    progress: bool = False
+    branches: tuple[str, ...] | None = None
+
+    def declared(self) -> list[str]:
+        """The declarations as short words (for ``glkm plugins``); [] for the defaults."""
+        words = [w for w, on in (("needs the true kernel", self.needs_true_kernel), ("iterative", self.iterative),
+                                 ("checkpointable", self.checkpointable), ("progress", self.progress)) if on]
+        if self.branches is not None:
+            words.append(f"branches: {'|'.join(self.branches)}")
+        return words
+
+    def as_dict(self) -> dict:
+        return {"needs_true_kernel": self.needs_true_kernel, "iterative": self.iterative,
+                "checkpointable": self.checkpointable, "progress": self.progress,
+                "branches": list(self.branches) if self.branches is not None else None}
+
+
+@dataclass(frozen=True)
 class Registration:
     """One offered kernel branch or method; ``branch_class``: the class a branch factory
-    returns, as registered (None: not declared)."""
+    returns, as registered (None: not declared); ``spec``: a method's declarations."""
 
     name: str
     factory: Callable[..., Any]
     description: str
     plugin: str
     branch_class: type | None = None
+    spec: MethodSpec = MethodSpec()
+
+
+def _method_spec(name: str, plugin: str, *, needs_true_kernel: bool = False, iterative: bool = False,
+                 checkpointable: bool = False, progress: bool = False, branches=None) -> MethodSpec:
+    if branches is not None:
+        if isinstance(branches, str) or not all(isinstance(b, str) for b in branches) or not branches:
+            raise PluginError(f"method {name!r} ({plugin}): branches must be None or a non-empty tuple of "
+                              f"kernel branch names, got {branches!r}")
+        branches = tuple(branches)
+    return MethodSpec(bool(needs_true_kernel), bool(iterative), bool(checkpointable), bool(progress), branches)
 
 
 def _collect(pm: pluggy.PluginManager, hook_name: str) -> dict[str, Registration]:
     found: dict[str, Registration] = {}
     hook = getattr(pm.hook, hook_name)
     for impl in hook.get_hookimpls():
+        plugin = impl.plugin_name
 
-        def register(name: str, factory: Callable[..., Any], description: str = "", branch_class: type | None = None,
-                     _plugin=impl.plugin_name) -> None:
+        def add(name: str, registration: Registration, _plugin=plugin) -> None:
             if name in found:
                 raise PluginError(f"{hook_name}: name {name!r} offered by both {found[name].plugin} and {_plugin}")
-            found[name] = Registration(name, factory, description, _plugin, branch_class)
+            found[name] = registration
+
+        if hook_name == "glkm_methods":
+            def register(name: str, factory: Callable[..., Any], description: str = "", *, _plugin=plugin,
+                         **declared) -> None:
+                add(name, Registration(name, factory, description, _plugin, spec=_method_spec(name, _plugin, **declared)))
+        else:
+            def register(name: str, factory: Callable[..., Any], description: str = "", branch_class: type | None = None,
+                         _plugin=plugin) -> None:
+                add(name, Registration(name, factory, description, _plugin, branch_class))
 
         impl.function(register=register)
     return found
@@ -181,6 +233,15 @@ def get_method(name: str, pm: pluggy.PluginManager | None = None) -> Registratio
     if name not in offered:
         raise PluginError(f"unknown method {name!r}; registered: {', '.join(sorted(offered)) or 'none'}")
     return offered[name]
+
+
+def check_method_branch(registration: Registration, kernel_branch) -> None:
+    """Raise :class:`InvalidInputError` when the method declared ``branches`` and
+    ``kernel_branch`` (a name) is not one of them."""
+    branches = registration.spec.branches
+    if branches is not None and isinstance(kernel_branch, str) and kernel_branch not in branches:
+        raise InvalidInputError(f"method {registration.name!r} takes the kernel branch {' or '.join(map(repr, branches))}, "
+                                f"not {kernel_branch!r}")
 
 
 def describe(pm: pluggy.PluginManager | None = None) -> list[dict]:

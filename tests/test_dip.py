@@ -341,6 +341,9 @@ def test_the_oracle_method_is_a_study_plugin_not_a_user_facing_method(study):
     pm = study.register(plugin_manager(glkm=glkm_branch, dip=dip))
     assert study.register(pm) is pm  # registering twice is a no-op
     assert plugins.get_method("dip-oracle-init", pm).factory is study.run_dip_oracle_init
+    # declared, not read from the signature: it needs the true kernel and only runs the glkm branch
+    assert plugins.get_method("dip-oracle-init", pm).spec == plugins.MethodSpec(
+        needs_true_kernel=True, iterative=True, checkpointable=True, progress=True, branches=("glkm",))
 
 
 def test_oracle_init_starts_from_the_inverted_true_kernel(pm, tiny_prior, truth, study):

@@ -339,3 +339,104 @@ def test_the_host_asks_the_branch_class_not_its_name_whether_to_load_a_prior(mon
     assert calls == [loaded if loads else None]
     runner = PairRunner(BenchConfig(dataset="d", method="toy", out="o", kernel_branch=name), [], None, "", pm=pm)
     assert runner.needs_prior() is loads
+
+
+# ----------------------------------------------------------------------------- declared method capabilities
+def _capability_plugin(seen, **declared):
+    """Two methods with the same signature (``checkpoint``, ``progress``, ``true_kernel`` named):
+    'declared' registers ``declared``, 'undeclared' registers nothing."""
+
+    def run(blurry, *, kernel_size, kernel_branch="glkm", seed=0, progress=None, true_kernel=None, checkpoint=None,
+            checkpoint_every=None, **_):
+        seen.append({"progress": progress, "true_kernel": true_kernel, "checkpoint": checkpoint,
+                     "checkpoint_every": checkpoint_every})
+        return {"image": blurry, "kernel": torch.ones(1, 1, kernel_size, kernel_size) / kernel_size**2}
+
+    class Methods:
+        @hookimpl
+        def glkm_methods(self, register):
+            register("declared", run, "test: declares", **declared)
+            register("undeclared", run, "test: declares nothing")
+
+    return Methods()
+
+
+def test_the_runner_passes_what_a_method_declares_not_what_its_signature_names(tmp_path):
+    from glkm_prior import api
+    from glkm_prior.bench_config import BenchConfig
+    from glkm_prior.bench_runner import PairRunner
+
+    seen = []
+    pm = plugin_manager(methods=_capability_plugin(seen, checkpointable=True, progress=True, needs_true_kernel=True,
+                                                   iterative=True))
+    assert plugins.get_method("undeclared", pm).spec == plugins.MethodSpec()  # the defaults
+    assert plugins.get_method("declared", pm).spec.iterative
+    blurry, true_k = torch.rand(1, 1, 32, 32), torch.ones(7, 7) / 49
+    for name in ("declared", "undeclared"):
+        runner = PairRunner(BenchConfig(dataset="d", method=name, out=str(tmp_path), checkpoint_every=5), [], None, "",
+                            pm=pm)
+        folder = runner.checkpoint_folder("im1", 0)
+        assert (folder is not None) is (name == "declared")
+        runner._call(runner.method, blurry, kernel_size=7, seed=0, true_kernel=true_k, checkpoint=folder)
+        api.deblur(blurry, name, kernel_size=7, progress=True, pm=pm)
+    declared_bench, declared_api, undeclared_bench, undeclared_api = seen
+    assert declared_bench == {"progress": False, "true_kernel": true_k, "checkpoint": tmp_path / "checkpoints" / "im1__s0",
+                              "checkpoint_every": 5}
+    assert declared_api["progress"] is True and declared_api["checkpoint"] is None
+    assert undeclared_bench == undeclared_api == {"progress": None, "true_kernel": None, "checkpoint": None,
+                                                  "checkpoint_every": None}
+
+
+def test_a_method_that_declares_its_branches_refuses_the_others(tmp_path):
+    from glkm_prior import api
+    from glkm_prior.bench_config import BenchConfig
+    from glkm_prior.bench_runner import PairRunner
+    from glkm_prior.errors import InvalidInputError
+
+    seen = []
+    pm = plugin_manager(methods=_capability_plugin(seen, branches=("native",)))
+    blurry = torch.rand(1, 1, 32, 32)
+    message = "method 'declared' takes the kernel branch 'native', not 'glkm'"
+    with pytest.raises(InvalidInputError, match=message):
+        api.deblur(blurry, "declared", kernel_size=7, kernel_branch="glkm", pm=pm)
+    with pytest.raises(InvalidInputError, match=message):
+        PairRunner(BenchConfig(dataset="d", method="declared", out=str(tmp_path), kernel_branch="glkm"), [], None, "",
+                   pm=pm)
+    assert seen == []
+    api.deblur(blurry, "declared", kernel_size=7, kernel_branch="native", pm=pm)
+    api.deblur(blurry, "undeclared", kernel_size=7, kernel_branch="glkm", pm=pm)  # undeclared: any branch
+    assert len(seen) == 2
+    with pytest.raises(PluginError, match="branches must be"):
+        plugins.methods(plugin_manager(methods=_capability_plugin([], branches="native")))
+
+
+def test_the_builtin_methods_declare_what_their_run_functions_take():
+    """Each built-in's declarations agree with its run function (the runner no longer reads the
+    signature, so a wrong declaration would silently drop or add an argument)."""
+    from glkm_prior.plugins import accepts_keyword
+
+    offered = plugins.methods(make_plugin_manager())
+    for name, reg in offered.items():
+        fn, spec = reg.factory, reg.spec
+        assert spec.checkpointable == accepts_keyword(fn, "checkpoint", explicit_only=True), name
+        assert spec.needs_true_kernel == accepts_keyword(fn, "true_kernel", explicit_only=True), name
+        assert spec.progress == accepts_keyword(fn, "progress", explicit_only=True), name
+        assert spec.branches is None, name
+    iterative = {n for n, r in offered.items() if r.spec.iterative}
+    assert iterative == {"dip", "vdip-std", "vdip-extreme", "vdip-sparse", "bird", "blinddps", "svola-dip"}
+    assert {n for n, r in offered.items() if r.spec.checkpointable} == iterative - {"svola-dip"}
+
+
+def test_glkm_plugins_shows_the_declarations(capsys):
+    import json
+
+    from glkm_prior.cli import main
+
+    assert main(["plugins", "--json"]) == 0
+    methods = json.loads(capsys.readouterr().out)["methods"]
+    assert methods["dip"]["checkpointable"] is True and methods["dip"]["branches"] is None
+    assert methods["true-kernel"]["needs_true_kernel"] is True and methods["identity"]["progress"] is False
+    assert main(["plugins"]) == 0
+    out = capsys.readouterr().out
+    assert "(from dip; iterative; checkpointable; progress)" in out
+    assert "(from nonblind; needs the true kernel)" in out

@@ -117,11 +117,11 @@ def _deblur_method_options(args, method_name: str, method) -> tuple[dict, dict]:
         raise InvalidInputError(f"--option cannot set {', '.join(taken)}: use the command's own flags")
     refuse_unaccepted_options(method_name, method.factory, extra)
     method_options.update(extra)
-    if accepts_keyword(method.factory, "progress", explicit_only=True):
+    if method.spec.progress:  # declared at registration (plugins.MethodSpec)
         method_options["progress"] = True  # a tqdm bar on stderr
     checkpoint = getattr(args, "checkpoint", None)
     if checkpoint is not None:
-        if not accepts_keyword(method.factory, "checkpoint", explicit_only=True):
+        if not method.spec.checkpointable:
             raise InvalidInputError(f"method {method_name!r} cannot checkpoint (--checkpoint is for dip, vdip-*, bird and blinddps)")
         if args.checkpoint_every < 1:
             raise InvalidInputError(f"--checkpoint-every must be >= 1, got {args.checkpoint_every}")

@@ -23,7 +23,8 @@ def cmd_plugins(args) -> int:
         print(json.dumps({
             "plugins": rows,
             "kernel_branches": {n: {"plugin": r.plugin, "description": r.description} for n, r in branches.items()},
-            "methods": {n: {"plugin": r.plugin, "description": r.description} for n, r in methods.items()},
+            "methods": {n: {"plugin": r.plugin, "description": r.description, **r.spec.as_dict()}
+                        for n, r in methods.items()},
         }, indent=2))
         return 0
     print("Plugins (built-in, then entry-point group 'glkm_prior'):")
@@ -35,5 +36,6 @@ def cmd_plugins(args) -> int:
         print(f"  {name:12s} {reg.description}  (from {reg.plugin})")
     print("Methods:")
     for name, reg in sorted(methods.items()):
-        print(f"  {name:12s} {reg.description}  (from {reg.plugin})")
+        declared = "; ".join(reg.spec.declared())
+        print(f"  {name:12s} {reg.description}  (from {reg.plugin}{'; ' + declared if declared else ''})")
     return 0
