@@ -77,8 +77,21 @@ def run_l0(blurry, *, kernel_size, kernel_branch="glkm", seed=0, iters=None, pro
 
         prior = KernelPrior.from_pretrained(kernel_size=31)
     if select["select"] == "prior":
-        return _run_selected(blurry, y, K, select, prior, iters=iters, progress=progress, seed=seed, nonblind=nonblind,
-                             callback=callback, deconvolve=deconvolve, start=start, crop=[top, left, h, w], options=options)
+        kernel, info = _selected_kernel(y, K, select, prior, iters=iters, progress=progress, seed=seed, options=options)
+    else:
+        kernel, info = _refined_kernel(y, K, refine, prior, iters=iters, progress=progress, seed=seed, options=options)
+    t_kernel = time.perf_counter() - start
+    image = nonblind_deconv(blurry, kernel, **(nonblind or {})) if deconvolve else None
+    if callback is not None and image is not None:
+        with torch.no_grad():
+            callback(len(info["trace"]), image, kernel)
+    info = {**info, "estimation_crop": [top, left, h, w], "seconds_kernel": t_kernel,
+            "seconds_total": time.perf_counter() - start}
+    return {"image": image, "kernel": kernel, "info": info}
+
+
+def _refined_kernel(y, K, refine, prior, *, iters, progress, seed, options):
+    """``(kernel, info)``: the classical estimate, through the GLKM prior as ``refine`` says (:data:`REFINE`)."""
     hook = None
     if refine["refine"] == "levels":
         def hook(k, level, n_levels):
@@ -88,27 +101,19 @@ def run_l0(blurry, *, kernel_size, kernel_branch="glkm", seed=0, iters=None, pro
             with torch.no_grad():
                 return final_cut(fit_kernel(prior.kernel(w), k.shape[-1]), 0)
     estimate = estimate_kernel_l0(y, K, iters=iters, progress=progress, level_hook=hook, **options)
-    kernel = estimate["kernel"]
+    kernel, info = estimate["kernel"], estimate["info"]
     if refine["refine"] in ("project", "glkm"):
-        info = estimate["info"]
         result = glkm_refine(estimate["estimation_image"], estimate["canvas_kernel"], prior, lam=info["final_lam"],
                              threshold=info["final_threshold"], invert_steps=refine["invert_steps"],
                              steps=refine["refine_steps"] if refine["refine"] == "glkm" else 0,
                              alternations=refine["refine_alternations"], lr=refine["refine_lr"], seed=seed)
         kernel = trim_kernel(final_cut(result["kernel"], L0_DEFAULTS["final_divisor"]), K)
-    t_kernel = time.perf_counter() - start
-    image = nonblind_deconv(blurry, kernel, **(nonblind or {})) if deconvolve else None
-    if callback is not None and image is not None:
-        with torch.no_grad():
-            callback(len(estimate["info"]["trace"]), image, kernel)
-    info = {**estimate["info"], "estimation_crop": [top, left, h, w], "seconds_kernel": t_kernel,
-            "seconds_total": time.perf_counter() - start}
-    return {"image": image, "kernel": kernel, "info": info}
+    return kernel, info
 
 
-def _run_selected(blurry, y, K, select, prior, *, iters, progress, seed, nonblind, callback, deconvolve, start, crop,
-                  options):
-    """``select="prior"``: one estimate per candidate, the GLKM prior picks one (:data:`CANDIDATES`)."""
+def _selected_kernel(y, K, select, prior, *, iters, progress, seed, options):
+    """``(kernel, info)`` of ``select="prior"``: one estimate per candidate, the GLKM prior picks
+    one (:data:`CANDIDATES`)."""
     from glkm_prior.estimation.selection import select_by_prior
     from glkm_prior.prior import KernelPrior
 
@@ -121,16 +126,9 @@ def _run_selected(blurry, y, K, select, prior, *, iters, progress, seed, nonblin
     estimates = [estimate_kernel_l0(y, K, iters=iters, progress=progress, **{**options, **c}) for c in candidates]
     chosen, residuals = select_by_prior([e["kernel"] for e in estimates], prior, steps=int(select["select_steps"]),
                                         seed=seed)
-    kernel = estimates[chosen]["kernel"]
-    t_kernel = time.perf_counter() - start
-    image = nonblind_deconv(blurry, kernel, **(nonblind or {})) if deconvolve else None
-    if callback is not None and image is not None:
-        with torch.no_grad():
-            callback(len(estimates[chosen]["info"]["trace"]), image, kernel)
-    info = {**estimates[chosen]["info"], "estimation_crop": crop, "seconds_kernel": t_kernel,
-            "seconds_total": time.perf_counter() - start, "selected": chosen, "candidates": candidates,
-            "prior_residuals": residuals, "selection_prior": prior.size}
-    return {"image": image, "kernel": kernel, "info": info}
+    info = {**estimates[chosen]["info"], "selected": chosen, "candidates": candidates, "prior_residuals": residuals,
+            "selection_prior": prior.size}
+    return estimates[chosen]["kernel"], info
 
 
 @hookimpl
