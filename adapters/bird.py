@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -57,6 +58,7 @@ from glkm_prior.branch import check_blurry
 from glkm_prior.diffusion import Denoiser, as_denoiser, ddim_timesteps, ddim_trajectory, project_to_sphere_
 from glkm_prior.errors import InvalidInputError
 from glkm_prior.loop import IterativeMethod, LoopState, identity_of, run_loop
+from glkm_prior.options import options_dataclass, positive
 from glkm_prior.physics import blur
 from glkm_prior.plugins import build_kernel_branch, hookimpl
 from glkm_prior.prior import check_kernel_size, to_luma
@@ -238,10 +240,22 @@ def glkm_kernel_branches(register):
              branch_class=BirdNativeKernelBranch)
 
 
+def _check_bird(self) -> None:
+    positive(self, "ddim_steps", "lr_image", "lr_kernel")
+    positive(self, "trace_every", allow_zero=True)
+
+
+#: ``bird``'s options: :class:`BirdConfig`'s fields (less ``iters``) and :func:`run_bird`'s keywords.
+BirdOptions = options_dataclass("BirdOptions", BirdConfig, exclude=("iters",), check=_check_bird, module=__name__,
+                                extra=(("denoiser", Any, None), ("trace_every", int | None, None),
+                                       ("branch_options", dict | None, None)))
+
+
 @hookimpl
 def glkm_methods(register):
     register("bird", run_bird, "BIRD (DDIM inversion of an optimised x_T, 10 steps, 100 its; diffusers model, default "
-             "google/ddpm-celebahq-256); --kernel-branch glkm|native", iterative=True, checkpointable=True, progress=True)
+             "google/ddpm-celebahq-256); --kernel-branch glkm|native", iterative=True, checkpointable=True, progress=True,
+             options=BirdOptions)
 
 
 __all__ = ["BirdLoop", "BirdConfig", "BirdNativeKernelBranch", "run_bird", "to_model_image", "from_model_image"]

@@ -57,6 +57,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import torch
 
@@ -64,6 +65,7 @@ from glkm_prior.branch import check_blurry
 from glkm_prior.diffusion import DDPMChain, Denoiser, as_denoiser, respaced_timesteps
 from glkm_prior.errors import InvalidInputError
 from glkm_prior.loop import IterativeMethod, LoopState, identity_of, run_loop
+from glkm_prior.options import options_dataclass, positive
 from glkm_prior.physics import blur
 from glkm_prior.plugins import build_kernel_branch, hookimpl
 from glkm_prior.prior import check_kernel_size
@@ -260,11 +262,24 @@ def run_blinddps(blurry, *, kernel_size, kernel_branch="glkm", iters=None, seed=
                        checkpoint_every=checkpoint_every)
 
 
+def _check_blinddps(self) -> None:
+    positive(self, "lr_kernel", "reg_scale")
+    positive(self, "trace_every", allow_zero=True)
+
+
+#: ``blinddps``' options: :class:`BlindDPSConfig`'s fields (less ``steps``: ``iters``) and
+#: :func:`run_blinddps`' keywords.
+BlindDPSOptions = options_dataclass(
+    "BlindDPSOptions", BlindDPSConfig, exclude=("steps",), check=_check_blinddps, module=__name__,
+    extra=(("denoiser", Any, None), ("kernel_denoiser", Any, None), ("trace_every", int | None, None),
+           ("branch_options", dict | None, None)))
+
+
 @hookimpl
 def glkm_methods(register):
     register("blinddps", run_blinddps, "BlindDPS (diffusion posterior sampling, 1000 DDPM steps; diffusers or "
              "guided-diffusion model); --kernel-branch glkm (Adam on w) | native (needs the kernel diffusion model)",
-             iterative=True, checkpointable=True, progress=True)
+             iterative=True, checkpointable=True, progress=True, options=BlindDPSOptions)
 
 
 __all__ = ["BlindDPSSampler", "BlindDPSConfig", "run_blinddps", "kernel_from_signed"]

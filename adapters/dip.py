@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -54,6 +55,7 @@ from torch.optim.lr_scheduler import MultiStepLR
 from glkm_prior.branch import check_blurry
 from glkm_prior.errors import InvalidInputError
 from glkm_prior.loop import IterativeMethod, LoopState, identity_of, run_loop
+from glkm_prior.options import options_dataclass, positive
 from glkm_prior.physics import blur
 from glkm_prior.plugins import build_kernel_branch, hookimpl
 from glkm_prior.prior import check_kernel_size, to_luma
@@ -135,6 +137,24 @@ def make_config(cls=DIPConfig, *, preset: str | None = "default", iters: int | N
     if cfg.colour not in COLOURS:
         raise InvalidInputError(f"colour must be one of {COLOURS}, got {cfg.colour!r}")
     return cfg
+
+
+def _check_dip(self) -> None:
+    positive(self, "lr_image", "lr_kernel", "gamma", "input_depth")
+    positive(self, "mse_steps", "reg_noise_std", "trace_every", allow_zero=True)
+
+
+def config_options(name: str, config: type, *, extra=(), exclude=()) -> type:
+    """The options dataclass of a loop configured by ``config`` (:class:`DIPConfig` or a subclass):
+    its fields (less ``iters``, the host's own, ``extra`` and ``exclude``) with their defaults,
+    ``preset`` and ``colour`` as choices, plus ``extra`` rows (the run function's keywords)."""
+    return options_dataclass(name, config, extra=extra, exclude=("iters", "extra", *exclude), check=_check_dip,
+                             typed={"preset": Literal[PRESETS], "colour": Literal[COLOURS]}, module=config.__module__)
+
+
+#: ``dip``'s options: :class:`DIPConfig`'s fields and :func:`run_dip`'s keywords.
+RUN_OPTIONS = (("trace_every", int | None, None), ("init_latent", Any, None), ("branch_options", dict | None, None))
+DIPOptions = config_options("DIPOptions", DIPConfig, extra=RUN_OPTIONS)
 
 
 # ============================================================================ the loop
@@ -398,8 +418,8 @@ def seconds_per_iteration(size: int = 255, kernel_size: int = 27, iters: int = 5
 @hookimpl
 def glkm_methods(register):
     register("dip", run_dip, "SelfDeblur (DIP skip net + kernel branch, MSE then 1-SSIM, 5000 its); "
-             "--kernel-branch glkm|native", iterative=True, checkpointable=True, progress=True)
+             "--kernel-branch glkm|native", iterative=True, checkpointable=True, progress=True, options=DIPOptions)
 
 
-__all__ = ["SkipNet", "NonLocalBlock", "DIPConfig", "DeepPriorLoop", "SelfDeblur", "run_dip", "make_config",
+__all__ = ["SkipNet", "NonLocalBlock", "DIPConfig", "DIPOptions", "config_options", "DeepPriorLoop", "SelfDeblur", "run_dip", "make_config",
            "split_colour", "merge_colour", "seconds_per_iteration"]

@@ -21,13 +21,28 @@ from glkm_prior.estimation.branch_pyramid import (DEFAULTS, LOOP, branch_levels,
                                                   resolve_options)
 from glkm_prior.estimation.kernel_size import SIZE_MARGIN, SIZE_PROBE, SIZE_RANGE, estimate_kernel_size
 from glkm_prior.kernel_estimation import clean_kernel, informative_crop, resize_image, resize_kernel
+from glkm_prior.options import options_dataclass, positive
 from glkm_prior.plugins import branch_class, branch_uses_prior, hookimpl, make_kernel_branch
 from glkm_prior.prior import to_luma
 
+from .glkm_branch import BRANCH_OPTIONS
 from .nonblind import nonblind as nonblind_deconv
 
-__all__ = ["DEFAULTS", "LOOP", "SIZE_MARGIN", "SIZE_PROBE", "SIZE_RANGE", "branch_prior", "clean_kernel",
+__all__ = ["DEFAULTS", "FastOptions", "LOOP", "SIZE_MARGIN", "SIZE_PROBE", "SIZE_RANGE", "branch_prior", "clean_kernel",
            "estimate_kernel_size", "estimate_kernels", "resize_kernel", "resolve_options", "run_fast"]
+
+
+def check_fast_options(self) -> None:
+    resolve_options({k: getattr(self, k) for k in DEFAULTS if k != "iters"})  # DEFAULTS' own value checks
+    positive(self, "kernel_lr")
+
+
+#: ``fast``'s options (``glkm_prior.options``): :data:`DEFAULTS` (less ``iters``, the host's own)
+#: and the keywords of :func:`run_fast`; the defaults are DEFAULTS'.
+FastOptions = options_dataclass(
+    "FastOptions", DEFAULTS, exclude=("iters",), check=check_fast_options, module=__name__,
+    extra=(("kernel_lr", float | None, None), ("nonblind", dict | None, None), ("deconvolve", bool, True),
+           *BRANCH_OPTIONS))
 
 
 def run_fast(blurry, *, kernel_size, kernel_branch="glkm", seed=0, iters=None, progress=False, pm=None,
@@ -83,4 +98,4 @@ def run_fast(blurry, *, kernel_size, kernel_branch="glkm", seed=0, iters=None, p
 @hookimpl
 def glkm_methods(register):
     register("fast", run_fast, "coarse-to-fine kernel estimation (L0 image step in closed form + kernel-branch steps) "
-                               "+ hyper-Laplacian deconvolution; seconds per image on a CPU", progress=True)
+                               "+ hyper-Laplacian deconvolution; seconds per image on a CPU", progress=True, options=FastOptions)

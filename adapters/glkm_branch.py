@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn as nn
 
@@ -51,6 +53,12 @@ def estimated_latent(prior: KernelPrior, blurry: torch.Tensor, kernel_size: int,
 
     kernel = estimate_kernel_l0(to_luma(blurry[:1].float()), int(kernel_size))["kernel"]
     return prior.invert(kernel, steps=ESTIMATE_INVERT_STEPS, seed=0 if seed is None else int(seed))
+
+
+#: The kernel-branch options a method passes on to its branch, as ``(name, type, default)`` rows of
+#: its options dataclass (:func:`glkm_prior.options.options_dataclass`): ``init`` (the GLKM start,
+#: :func:`make_glkm_branch`) and ``init_latent`` (a given w); other branches ignore them.
+BRANCH_OPTIONS = (("init", str, "initializer"), ("init_latent", Any, None))
 
 
 def make_glkm_branch(blurry, kernel_size, *, prior=None, weights=None, init="initializer", seed=None,

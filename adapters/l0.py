@@ -26,6 +26,7 @@ from glkm_prior.physics import fit_kernel
 from glkm_prior.plugins import hookimpl
 from glkm_prior.prior import to_luma
 
+from .l0_options import l0_options
 from .nonblind import nonblind as nonblind_deconv
 
 
@@ -131,7 +132,12 @@ def _selected_kernel(y, K, select, prior, *, iters, progress, seed, options):
     return estimates[chosen]["kernel"], info
 
 
+#: ``l0``'s options (glkm_prior.options), built from L0_DEFAULTS, MAX_SIDE, REFINE and SELECT.
+L0Options = l0_options(MAX_SIDE, REFINE, SELECT)
+
+
 @hookimpl
 def glkm_methods(register):
     register("l0", run_l0, "classical L0 blind kernel estimation (Pan et al.'s recipe: edge selection, least-squares "
-                           "kernel, pruning; no learned prior) + hyper-Laplacian deconvolution", progress=True)
+                           "kernel, pruning; no learned prior) + hyper-Laplacian deconvolution", progress=True,
+             options=L0Options)

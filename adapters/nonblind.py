@@ -16,7 +16,10 @@ import torch
 
 from glkm_prior.deconv import estimate_noise, hyper_laplacian_deconv
 from glkm_prior.errors import InvalidInputError
+from glkm_prior.options import options_dataclass, positive
 from glkm_prior.plugins import hookimpl, make_kernel_branch
+
+from .glkm_branch import BRANCH_OPTIONS
 
 #: Hyper-Laplacian (Krishnan & Fergus) settings, with deconv.py's 'valid' boundary model. Chosen
 #: on Levin's 32 images with the true kernels (`glkm eval levin --method true-kernel`): 34.4 dB
@@ -82,9 +85,23 @@ def run_identity(blurry, *, kernel_size, **_):
     return {"image": blurry.clone(), "kernel": delta_kernel(int(kernel_size)), "info": {"iters": 0}}
 
 
+def _check_lam(self) -> None:
+    positive(self, "lam")
+
+
+#: Options (``glkm_prior.options``): ``lam`` (None: :func:`noise_adapted_lam`) and, for the
+#: initializer, the kernel branch's start (``init``, ``init_latent``); ``identity`` has none.
+TrueKernelOptions = options_dataclass("TrueKernelOptions", extra=(("lam", float | None, None),), check=_check_lam,
+                                      module=__name__)
+InitializerOptions = options_dataclass("InitializerOptions", TrueKernelOptions, extra=BRANCH_OPTIONS, check=_check_lam,
+                                       module=__name__)
+IdentityOptions = options_dataclass("IdentityOptions", module=__name__)
+
+
 @hookimpl
 def glkm_methods(register):
-    register("initializer", run_initializer, "kernel from the branch's initial state (GLKM: G(E(y))) + hyper-Laplacian deconvolution")
-    register("identity", run_identity, "no deblurring: the blurry input (baseline)")
+    register("initializer", run_initializer, "kernel from the branch's initial state (GLKM: G(E(y))) + hyper-Laplacian "
+             "deconvolution", options=InitializerOptions)
+    register("identity", run_identity, "no deblurring: the blurry input (baseline)", options=IdentityOptions)
     register("true-kernel", run_true_kernel, "hyper-Laplacian deconvolution with the ground-truth kernel (upper bound)",
-             needs_true_kernel=True)
+             needs_true_kernel=True, options=TrueKernelOptions)

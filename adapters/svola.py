@@ -37,13 +37,14 @@ from glkm_prior.errors import InvalidInputError
 from glkm_prior.estimation.branch_pyramid import LOOP as FAST_LOOP
 from glkm_prior.estimation.branch_pyramid import branch_prior, estimate_kernels, resolve_options
 from glkm_prior.kernel_estimation import informative_crop, resize_image
+from glkm_prior.options import options_dataclass
 from glkm_prior.plugins import branch_uses_prior, hookimpl, make_kernel_branch
 from glkm_prior.prior import KernelPrior, to_luma
 from glkm_prior.svola import parse_grid, svola_blur, svola_windows, window_centres, window_profiles
 
 from .glkm_branch import GLKMKernelBranch
-from .dip import DIPConfig, SelfDeblur, make_config
-from .fast import run_fast
+from .dip import DIPConfig, SelfDeblur, config_options, make_config
+from .fast import FastOptions, check_fast_options, run_fast
 from .nonblind import noise_adapted_lam
 from .nonblind import nonblind as nonblind_deconv
 
@@ -256,9 +257,22 @@ class SVOLASelfDeblur(SelfDeblur):
         return svola_blur(out_x, k, self.windows)
 
 
+#: ``grid``: (P, Q) or 'PxQ' (:func:`glkm_prior.svola.parse_grid`).
+GRID_OPTION = ("grid", tuple | str, DEFAULT_GRID)
+#: ``svola-fast``'s options: ``fast``'s (both stages use them) and the cell stage's settings above.
+SVOLAFastOptions = options_dataclass(
+    "SVOLAFastOptions", FastOptions, exclude=("deconvolve", "init_latent"), check=check_fast_options, module=__name__,
+    extra=(GRID_OPTION, ("window_scale", float, WINDOW_SCALE), ("cell_levels", int, CELL_LEVELS),
+           ("cell_iters", int | None, CELL_ITERS), ("anchor", float, ANCHOR)))
+#: ``svola-dip``'s options: :class:`DIPConfig`'s fields, the grid and the global stage's iterations.
+SVOLADIPOptions = config_options("SVOLADIPOptions", DIPConfig, extra=(
+    GRID_OPTION, ("global_iters", int | None, None), ("trace_every", int | None, None)))
+
+
 @hookimpl
 def glkm_methods(register):
     register("svola-fast", run_svola_fast, "non-uniform: global fast run, then one kernel branch per cell of a PxQ SVOLA "
-             "grid (GLKM cells start at the global latent), patch-wise deconvolution blended by the windows", progress=True)
+             "grid (GLKM cells start at the global latent), patch-wise deconvolution blended by the windows", progress=True,
+             options=SVOLAFastOptions)
     register("svola-dip", run_svola_dip, "non-uniform: global SelfDeblur, then SelfDeblur with the SVOLA forward model "
-             "and one kernel branch per grid cell", iterative=True, progress=True)
+             "and one kernel branch per grid cell", iterative=True, progress=True, options=SVOLADIPOptions)

@@ -61,7 +61,7 @@ from glkm_prior.errors import InvalidInputError
 from glkm_prior.physics import blur
 from glkm_prior.plugins import hookimpl
 
-from .dip import DeepPriorLoop, DIPConfig, make_config
+from .dip import RUN_OPTIONS, DeepPriorLoop, DIPConfig, config_options, make_config
 
 STD_FLOOR = 1e-45          # torch.clamp_min(image_STD, opt.lb), lb = 1e-45
 SPARSE_BIAS = 1e-6
@@ -341,14 +341,18 @@ run_vdip_sparse = _runner("sparse")
 run_vdip_extreme = _runner("extreme")
 
 
+#: ``vdip-*``'s options: :class:`VDIPConfig`'s fields and the run functions' keywords.
+VDIPOptions = config_options("VDIPOptions", VDIPConfig, extra=RUN_OPTIONS)
+
+
 @hookimpl
 def glkm_methods(register):
-    loop = dict(iterative=True, checkpointable=True, progress=True)
+    loop = dict(iterative=True, checkpointable=True, progress=True, options=VDIPOptions)
     register("vdip-std", run_vdip_std, "VDIP, no hand-crafted image prior (-ELBO data term, then 1-SSIM)", **loop)
     register("vdip-extreme", run_vdip_extreme, "VDIP with the extreme-channel (dark + bright) prior", **loop)
     register("vdip-sparse", run_vdip_sparse, "VDIP with the sparse (reweighted gradient) prior", **loop)
 
 
-__all__ = ["VDIP", "VDIPConfig", "VARIANTS", "Variant", "data_term", "negative_kl", "entropy_term",
+__all__ = ["VDIP", "VDIPConfig", "VDIPOptions", "VARIANTS", "Variant", "data_term", "negative_kl", "entropy_term",
            "sparse_prior_term", "extreme_prior_term", "kernel_l2_term", "kl_weight", "diff_v", "diff_h",
            "run_vdip_std", "run_vdip_sparse", "run_vdip_extreme"]

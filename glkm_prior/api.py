@@ -59,7 +59,7 @@ def deblur(blurry, method: str = "l0", *, kernel_size="auto", kernel_branch: str
     if kernel_size != "auto":
         check_kernel_size(kernel_size)
     registration = plugins.get_method(method, pm)
-    plugins.refuse_unaccepted_options(method, registration.factory, options)
+    options = plugins.check_options(registration, options)  # declared options dataclass (plugins.MethodSpec)
     plugins.check_method_branch(registration, kernel_branch)
     estimate = None
     if kernel_size == "auto":

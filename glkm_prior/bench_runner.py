@@ -22,7 +22,7 @@ from .checkpoint import RunCheckpoint, seconds_before_resume
 from .errors import GLKMError
 from .imageio import read_image, to_array, to_tensor, write_image
 from .kernel_io import load_kernel, save_kernel
-from .plugins import accepts_keyword, check_method_branch, refuse_unaccepted_options
+from .plugins import accepts_keyword, check_method_branch
 from .process_memory import peak_rss_mb
 from .scoring import (ALIGN, LAYOUT_MAXSHIFT, TRACE_ALIGN, TRUE_KERNEL_METHOD, common_crop, kernel_fit,
                       no_reference_scores, quantise, score_image)
@@ -49,7 +49,7 @@ class PairRunner:
         self.out = Path(cfg.out)
         self.log = log or (lambda m: print(m, file=sys.stderr))
         self.method = plugins.get_method(cfg.method, pm)
-        refuse_unaccepted_options(cfg.method, self.method.factory, cfg.options)
+        self.options = plugins.check_options(self.method, cfg.options)  # once, before any image runs
         check_method_branch(self.method, cfg.kernel_branch)
         self.reference = None
         if cfg.method != TRUE_KERNEL_METHOD:
@@ -89,7 +89,7 @@ class PairRunner:
         return self.out / "checkpoints" / pair_stem(name, seed)
 
     def _call(self, registration, blurry, *, kernel_size, seed, true_kernel=None, prior=None, callback=None,
-              checkpoint=None):
+              checkpoint=None, options=None):
         fn, spec = registration.factory, registration.spec
         wanted = {"kernel_size": kernel_size, "kernel_branch": self.cfg.kernel_branch, "seed": seed}
         if self.cfg.iters is not None:
@@ -104,7 +104,7 @@ class PairRunner:
             kwargs["progress"] = False
         if checkpoint is not None and spec.checkpointable:
             kwargs.update(checkpoint=checkpoint, checkpoint_every=self.cfg.checkpoint_every)
-        kwargs.update({k: v for k, v in self.cfg.options.items() if accepts_keyword(fn, k)})
+        kwargs.update(options or {})  # the run's options, checked once (plugins.check_options)
         if true_kernel is not None and spec.needs_true_kernel:
             kwargs["true_kernel"] = true_kernel
         torch.manual_seed(seed)
@@ -236,7 +236,7 @@ class PairRunner:
         if checkpoint is not None and RunCheckpoint(checkpoint).exists():
             self.log(f"glkm: resuming {sample.name} seed {seed} from its checkpoint in {checkpoint}")
         result, seconds = self._call(self.method, to_tensor(blurry), kernel_size=ks, seed=seed, true_kernel=tk,
-                                     prior=prior, callback=recorder, checkpoint=checkpoint)
+                                     prior=prior, callback=recorder, checkpoint=checkpoint, options=self.options)
         # time spent before an interruption counts; the runner's scoring is not the method's time
         seconds += seconds_before_resume(result)
         seconds = max(0.0, seconds - recorder.calls["seconds"])

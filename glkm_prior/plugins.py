@@ -15,6 +15,7 @@ register plugins by hand.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import inspect
 import os
@@ -26,6 +27,7 @@ import pluggy
 
 from . import hookspecs
 from .errors import InvalidInputError, PluginError
+from .options import check_options as _check_declared, option_fields, type_name
 
 PROJECT = "glkm_prior"
 hookimpl = pluggy.HookimplMarker(PROJECT)
@@ -93,13 +95,22 @@ class MethodSpec:
     ``iterative``: an optimisation loop of ``iters`` steps that reports them to ``callback``;
     ``checkpointable``: takes ``checkpoint=`` (a folder) and ``checkpoint_every=``;
     ``progress``: takes ``progress=`` (a tqdm bar on stderr);
-    ``branches``: the kernel branch names it accepts (None: any registered branch)."""
+    ``branches``: the kernel branch names it accepts (None: any registered branch);
+    ``options``: its options dataclass (:mod:`glkm_prior.options`; None: undeclared, the options
+    are then checked against the run function's signature)."""
 
     needs_true_kernel: bool = False
     iterative: bool = False
     checkpointable: bool = False
     progress: bool = False
     branches: tuple[str, ...] | None = None
+    options: type | None = None
+
+    def keywords(self) -> set[str]:
+        """The host's keywords a call may carry beside the options: ``iters`` (every method's) and
+        those these declarations add."""
+        return {"iters"} | ({"true_kernel"} if self.needs_true_kernel else set()) | (
+            {"progress"} if self.progress else set()) | ({"checkpoint", "checkpoint_every"} if self.checkpointable else set())
 
     def declared(self) -> list[str]:
         """The declarations as short words (for ``glkm plugins``); [] for the defaults."""
@@ -112,7 +123,10 @@ class MethodSpec:
     def as_dict(self) -> dict:
         return {"needs_true_kernel": self.needs_true_kernel, "iterative": self.iterative,
                 "checkpointable": self.checkpointable, "progress": self.progress,
-                "branches": list(self.branches) if self.branches is not None else None}
+                "branches": list(self.branches) if self.branches is not None else None,
+                "options": None if self.options is None else [
+                    {"name": n, "type": type_name(tp), "default": None if d is dataclasses.MISSING else repr(d)}
+                    for n, tp, d in option_fields(self.options)]}
 
 
 @dataclass(frozen=True)
@@ -129,13 +143,15 @@ class Registration:
 
 
 def _method_spec(name: str, plugin: str, *, needs_true_kernel: bool = False, iterative: bool = False,
-                 checkpointable: bool = False, progress: bool = False, branches=None) -> MethodSpec:
+                 checkpointable: bool = False, progress: bool = False, branches=None, options=None) -> MethodSpec:
     if branches is not None:
         if isinstance(branches, str) or not all(isinstance(b, str) for b in branches) or not branches:
             raise PluginError(f"method {name!r} ({plugin}): branches must be None or a non-empty tuple of "
                               f"kernel branch names, got {branches!r}")
         branches = tuple(branches)
-    return MethodSpec(bool(needs_true_kernel), bool(iterative), bool(checkpointable), bool(progress), branches)
+    if options is not None and not (isinstance(options, type) and dataclasses.is_dataclass(options)):
+        raise PluginError(f"method {name!r} ({plugin}): options must be a dataclass type, got {options!r}")
+    return MethodSpec(bool(needs_true_kernel), bool(iterative), bool(checkpointable), bool(progress), branches, options)
 
 
 def _collect(pm: pluggy.PluginManager, hook_name: str) -> dict[str, Registration]:
@@ -276,3 +292,27 @@ def refuse_unaccepted_options(method_name: str, fn, options) -> None:
     unaccepted = sorted(k for k in options if not accepts_keyword(fn, k))
     if unaccepted:
         raise InvalidInputError(f"method {method_name!r} has no option {', '.join(unaccepted)}")
+
+
+def check_options(registration: Registration, options: dict) -> dict:
+    """The one check of a method's options (``deblur(**options)``, ``--option``), before it runs:
+    against its declared options dataclass (:func:`glkm_prior.options.check_options`: unknown
+    keys, types, value checks) -- or, for a method registered without ``options`` (a third-party
+    one), against its run function's signature (:func:`refuse_unaccepted_options`). The host
+    keywords its declarations add (``MethodSpec.keywords``: ``checkpoint``, ...) pass unchecked.
+    Returns the options given, as a new dict."""
+    options = dict(options)
+    cls = registration.spec.options
+    if cls is None:
+        refuse_unaccepted_options(registration.name, registration.factory, options)
+        return options
+    own = {k: v for k, v in options.items() if k not in registration.spec.keywords()}
+    _check_declared(f"method {registration.name!r}", cls, own)
+    return options
+
+
+def takes_option(registration: Registration, name: str) -> bool:
+    """Whether the method has the option ``name`` (declared, else a named keyword of its run function)."""
+    if registration.spec.options is None:
+        return accepts_keyword(registration.factory, name, explicit_only=True)
+    return any(n == name for n, _, _ in option_fields(registration.spec.options))

@@ -291,7 +291,7 @@ def test_cli_option_reaches_the_loop_and_bad_options_are_refused(tmp_path, truth
         assert message in capsys.readouterr().err and not out.parent.exists()
     assert main(["deblur", str(src), "-o", str(tmp_path / "f.png"), "--kernel-size", "7", "--option", "lr_kernel=1"]) == 2
     err = capsys.readouterr().err
-    assert "L0 estimator" in err and "lr_kernel" in err  # the default method (l0) names itself and the option
+    assert "method 'l0'" in err and "lr_kernel" in err  # the default method (l0) names itself and the option
 
 
 def test_dip_is_registered_through_the_hook():

@@ -99,23 +99,23 @@ def _refuse_overwriting_input(input_path: Path, paths: dict[str, Path]) -> None:
 
 
 def _deblur_method_options(args, method_name: str, method) -> tuple[dict, dict]:
-    """(options for the method factory, the --option dict as given), checked against the method."""
-    from ..plugins import accepts_keyword, refuse_unaccepted_options
+    """(options for the method factory, the --option dict as given); :func:`glkm_prior.api.deblur`
+    checks them against the method's declared options (:func:`glkm_prior.plugins.check_options`)."""
+    from ..plugins import takes_option
 
     method_options = {}
     for name in ("preset", "colour"):
         value = getattr(args, name, None)
         if value is not None:
-            if not accepts_keyword(method.factory, name, explicit_only=True):
+            if not takes_option(method, name):
                 raise InvalidInputError(f"method {method_name!r} has no --{name} setting")
             method_options[name] = value
     extra = parse_options(getattr(args, "option", None))
     own = {"prior", "iters", "kernel_size", "kernel_branch", "seed", "progress", "grid", "callback", "pm", "preset",
-           "colour", "checkpoint", "checkpoint_every"}
+           "colour", "checkpoint", "checkpoint_every", "context"}
     taken = sorted(own & set(extra))
     if taken:
         raise InvalidInputError(f"--option cannot set {', '.join(taken)}: use the command's own flags")
-    refuse_unaccepted_options(method_name, method.factory, extra)
     method_options.update(extra)
     if method.spec.progress:  # declared at registration (plugins.MethodSpec)
         method_options["progress"] = True  # a tqdm bar on stderr

@@ -9,6 +9,7 @@ import json
 def add_parser(sub) -> argparse.ArgumentParser:
     p = sub.add_parser("plugins", help="list registered plugins, their hooks, kernel branches and methods")
     p.add_argument("--json", action="store_true", help="print machine-readable JSON instead of a table")
+    p.add_argument("--options", action="store_true", help="also list each method's options (name, type, default)")
     p.set_defaults(func=cmd_plugins)
     return p
 
@@ -38,4 +39,19 @@ def cmd_plugins(args) -> int:
     for name, reg in sorted(methods.items()):
         declared = "; ".join(reg.spec.declared())
         print(f"  {name:12s} {reg.description}  (from {reg.plugin}{'; ' + declared if declared else ''})")
+        if args.options:
+            _print_options(reg.spec.options)
+    if not args.options:
+        print("(glkm plugins --options lists each method's options)")
+    return 0
+
+
+def _print_options(cls) -> None:
+    from ..options import option_fields, type_name
+
+    if cls is None:
+        print("      options: not declared (checked against the run function's keywords)")
+        return
+    rows = option_fields(cls)
+    print(f"      options: {', '.join(f'{n}: {type_name(tp)} = {d!r}' for n, tp, d in rows) if rows else 'none'}")
     return 0
