@@ -55,6 +55,7 @@ import torch
 import torch.nn.functional as F
 
 from glkm_prior.branch import check_blurry
+from glkm_prior.context import as_context
 from glkm_prior.diffusion import Denoiser, as_denoiser, ddim_timesteps, ddim_trajectory, project_to_sphere_
 from glkm_prior.errors import InvalidInputError
 from glkm_prior.loop import IterativeMethod, LoopState, identity_of, run_loop
@@ -125,7 +126,7 @@ class BirdLoop(IterativeMethod):
     postfix_every = 10
 
     def __init__(self, blurry: torch.Tensor, kernel_size: int, *, denoiser, kernel_branch="glkm", seed: int = 0,
-                 prior=None, pm=None, config: BirdConfig | None = None, branch_options=None, weights=None,
+                 prior=None, context=None, config: BirdConfig | None = None, branch_options=None,
                  load_options: dict | None = None):
         check_blurry(blurry)
         if blurry.shape[0] != 1:
@@ -134,7 +135,7 @@ class BirdLoop(IterativeMethod):
         if int(cfg.iters) < 0:
             raise InvalidInputError(f"iters must be >= 0, got {cfg.iters}")
         self.K = check_kernel_size(int(kernel_size))
-        self.pm = pm
+        self.context = as_context(context)
         self.seed = int(seed)
         self.denoiser: Denoiser = as_denoiser(denoiser, **(load_options or {}))
         self.y, self.repeated = to_model_image(blurry, self.denoiser.channels)
@@ -143,8 +144,8 @@ class BirdLoop(IterativeMethod):
         gen = torch.Generator().manual_seed(self.seed)
         self.x_T = torch.randn(self.y.shape, generator=gen).requires_grad_(True)
         self.radius = math.sqrt(self.x_T[0].numel())
-        self.branch, self.branch_name = build_kernel_branch(kernel_branch, blurry, self.K, pm=pm, seed=self.seed,
-                                                            prior=prior, weights=weights, branch_options=branch_options,
+        self.branch, self.branch_name = build_kernel_branch(kernel_branch, blurry, self.K, context=self.context,
+                                                            seed=self.seed, prior=prior, branch_options=branch_options,
                                                             aliases={"native": "bird-native"})
         lr_k = cfg.lr_kernel if cfg.lr_kernel is not None else self.branch.lr_in(LOOP)
         self.lr_kernel = float(lr_k)
@@ -212,9 +213,9 @@ class BirdLoop(IterativeMethod):
         return {"image": from_model_image(x0, self.repeated), "kernel": k.detach().float().clone(), "info": info}
 
 
-def run_bird(blurry, *, kernel_size, kernel_branch="glkm", iters=None, seed=0, progress=True, prior=None, pm=None,
-             denoiser=None, ddim_steps=10, lr_image=3e-3, lr_kernel=None, clip=True, callback=None, trace_every=None,
-             branch_options=None, weights=None, revision=None, local_files_only=None, checkpoint=None,
+def run_bird(blurry, *, kernel_size, kernel_branch="glkm", iters=None, seed=0, progress=True, prior=None,
+             context=None, denoiser=None, ddim_steps=10, lr_image=3e-3, lr_kernel=None, clip=True, callback=None,
+             trace_every=None, branch_options=None, revision=None, local_files_only=None, checkpoint=None,
              checkpoint_every=100):
     """Method ``bird``: BIRD with the kernel branch ``kernel_branch`` ('glkm', 'native' = BIRD's
     MLP, any registered branch, or a :class:`KernelBranch`). Returns ``{"image", "kernel", "info"}``.
@@ -227,8 +228,8 @@ def run_bird(blurry, *, kernel_size, kernel_branch="glkm", iters=None, seed=0, p
     """
     cfg = BirdConfig(iters=100 if iters is None else int(iters), ddim_steps=int(ddim_steps), lr_image=float(lr_image),
                      lr_kernel=lr_kernel, clip=bool(clip))
-    loop = BirdLoop(blurry, kernel_size, denoiser=denoiser, kernel_branch=kernel_branch, seed=seed, prior=prior, pm=pm,
-                    config=cfg, branch_options=branch_options, weights=weights,
+    loop = BirdLoop(blurry, kernel_size, denoiser=denoiser, kernel_branch=kernel_branch, seed=seed, prior=prior,
+                    context=context, config=cfg, branch_options=branch_options,
                     load_options={"revision": revision, "local_files_only": local_files_only})
     return loop.run(progress=progress, callback=callback, trace_every=trace_every, checkpoint=checkpoint,
                     checkpoint_every=checkpoint_every)
@@ -245,10 +246,13 @@ def _check_bird(self) -> None:
     positive(self, "trace_every", allow_zero=True)
 
 
+#: The diffusion model's Hub revision and offline flag (options of ``bird`` and ``blinddps``; the
+#: prior's are the run context's).
+DENOISER_SOURCE = (("revision", str | None, None), ("local_files_only", bool | None, None))
 #: ``bird``'s options: :class:`BirdConfig`'s fields (less ``iters``) and :func:`run_bird`'s keywords.
 BirdOptions = options_dataclass("BirdOptions", BirdConfig, exclude=("iters",), check=_check_bird, module=__name__,
                                 extra=(("denoiser", Any, None), ("trace_every", int | None, None),
-                                       ("branch_options", dict | None, None)))
+                                       ("branch_options", dict | None, None), *DENOISER_SOURCE))
 
 
 @hookimpl

@@ -62,6 +62,7 @@ from typing import Any
 import torch
 
 from glkm_prior.branch import check_blurry
+from glkm_prior.context import as_context
 from glkm_prior.diffusion import DDPMChain, Denoiser, as_denoiser, respaced_timesteps
 from glkm_prior.errors import InvalidInputError
 from glkm_prior.loop import IterativeMethod, LoopState, identity_of, run_loop
@@ -70,7 +71,7 @@ from glkm_prior.physics import blur
 from glkm_prior.plugins import build_kernel_branch, hookimpl
 from glkm_prior.prior import check_kernel_size
 
-from glkm_adapters.bird import from_model_image, to_model_image
+from glkm_adapters.bird import DENOISER_SOURCE, from_model_image, to_model_image
 
 BOUNDARY = "same"
 SCALES = ("sqrt_alpha_bar",)
@@ -106,8 +107,8 @@ class BlindDPSSampler(IterativeMethod):
     postfix_every = 20
 
     def __init__(self, blurry: torch.Tensor, kernel_size: int, *, denoiser, kernel_branch="glkm", kernel_denoiser=None,
-                 seed: int = 0, prior=None, pm=None, config: BlindDPSConfig | None = None, branch_options=None,
-                 weights=None, load_options: dict | None = None):
+                 seed: int = 0, prior=None, context=None, config: BlindDPSConfig | None = None, branch_options=None,
+                 load_options: dict | None = None):
         check_blurry(blurry)
         if blurry.shape[0] != 1:
             raise InvalidInputError(f"blinddps deblurs one image at a time, got a batch of {blurry.shape[0]}")
@@ -115,7 +116,7 @@ class BlindDPSSampler(IterativeMethod):
         if isinstance(cfg.scale, str) and cfg.scale not in SCALES:
             raise InvalidInputError(f"scale must be a number or one of {SCALES}, got {cfg.scale!r}")
         self.K = check_kernel_size(int(kernel_size))
-        self.pm = pm
+        self.context = as_context(context)
         self.seed = int(seed)
         load_options = load_options or {}
         self.denoiser: Denoiser = as_denoiser(denoiser, **load_options)
@@ -141,8 +142,8 @@ class BlindDPSSampler(IterativeMethod):
         else:
             if kernel_denoiser is not None:
                 raise InvalidInputError("kernel_denoiser is only used by the native kernel branch")
-            self.branch, self.branch_name = build_kernel_branch(kernel_branch, blurry, self.K, pm=pm, seed=self.seed,
-                                                                prior=prior, weights=weights,
+            self.branch, self.branch_name = build_kernel_branch(kernel_branch, blurry, self.K, context=self.context,
+                                                                seed=self.seed, prior=prior,
                                                                 branch_options=branch_options)
             lr = cfg.lr_kernel if cfg.lr_kernel is not None else self.branch.lr_in(LOOP)
             self.lr_kernel = float(lr)
@@ -238,9 +239,9 @@ class BlindDPSSampler(IterativeMethod):
                 "info": info}
 
 
-def run_blinddps(blurry, *, kernel_size, kernel_branch="glkm", iters=None, seed=0, progress=True, prior=None, pm=None,
-                 denoiser=None, kernel_denoiser=None, scale="sqrt_alpha_bar", lr_kernel=None, reg_ord=1, reg_scale=1.0,
-                 callback=None, trace_every=None, branch_options=None, weights=None, revision=None,
+def run_blinddps(blurry, *, kernel_size, kernel_branch="glkm", iters=None, seed=0, progress=True, prior=None,
+                 context=None, denoiser=None, kernel_denoiser=None, scale="sqrt_alpha_bar", lr_kernel=None, reg_ord=1,
+                 reg_scale=1.0, callback=None, trace_every=None, branch_options=None, revision=None,
                  local_files_only=None, checkpoint=None, checkpoint_every=100):
     """Method ``blinddps``: BlindDPS with the kernel from ``kernel_branch`` ('glkm' or any
     registered branch: Adam on its parameters; 'native': the kernel diffusion model
@@ -255,8 +256,8 @@ def run_blinddps(blurry, *, kernel_size, kernel_branch="glkm", iters=None, seed=
     cfg = BlindDPSConfig(steps=1000 if iters is None else int(iters), scale=scale, lr_kernel=lr_kernel,
                          reg_ord=int(reg_ord), reg_scale=float(reg_scale))
     sampler = BlindDPSSampler(blurry, kernel_size, denoiser=denoiser, kernel_branch=kernel_branch,
-                              kernel_denoiser=kernel_denoiser, seed=seed, prior=prior, pm=pm, config=cfg,
-                              branch_options=branch_options, weights=weights,
+                              kernel_denoiser=kernel_denoiser, seed=seed, prior=prior, context=context, config=cfg,
+                              branch_options=branch_options,
                               load_options={"revision": revision, "local_files_only": local_files_only})
     return sampler.run(progress=progress, callback=callback, trace_every=trace_every, checkpoint=checkpoint,
                        checkpoint_every=checkpoint_every)
@@ -272,7 +273,7 @@ def _check_blinddps(self) -> None:
 BlindDPSOptions = options_dataclass(
     "BlindDPSOptions", BlindDPSConfig, exclude=("steps",), check=_check_blinddps, module=__name__,
     extra=(("denoiser", Any, None), ("kernel_denoiser", Any, None), ("trace_every", int | None, None),
-           ("branch_options", dict | None, None)))
+           ("branch_options", dict | None, None), *DENOISER_SOURCE))
 
 
 @hookimpl

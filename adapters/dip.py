@@ -53,6 +53,7 @@ import torch.nn.functional as F
 from torch.optim.lr_scheduler import MultiStepLR
 
 from glkm_prior.branch import check_blurry
+from glkm_prior.context import as_context
 from glkm_prior.errors import InvalidInputError
 from glkm_prior.loop import IterativeMethod, LoopState, identity_of, run_loop
 from glkm_prior.options import options_dataclass, positive
@@ -174,13 +175,13 @@ class DeepPriorLoop(IterativeMethod):
     noise_before_net = True  # SelfDeblur draws the input noise, then builds the net; VDIP the reverse
 
     def __init__(self, blurry: torch.Tensor, kernel_size: int, *, kernel_branch="glkm", seed: int = 0, prior=None,
-                 pm=None, config: DIPConfig, init_latent: torch.Tensor | None = None,
-                 branch_options: dict | None = None, weights=None):
+                 context=None, config: DIPConfig, init_latent: torch.Tensor | None = None,
+                 branch_options: dict | None = None):
         check_blurry(blurry)
         if blurry.shape[0] != 1:
             raise InvalidInputError(f"{self.name} deblurs one image at a time, got a batch of {blurry.shape[0]}")
         self.cfg = config
-        self.pm = pm
+        self.context = as_context(context)
         self.seed = int(seed)
         self.K = check_kernel_size(int(kernel_size))
         blurry = blurry.detach().float()
@@ -213,8 +214,8 @@ class DeepPriorLoop(IterativeMethod):
         opts = dict(branch_options or {})
         if init_latent is not None:
             opts["init_latent"] = init_latent
-        self.branch, self.branch_name = build_kernel_branch(kernel_branch, self.y, self.K, pm=pm, seed=self.seed,
-                                                            prior=prior, weights=weights, branch_options=opts)
+        self.branch, self.branch_name = build_kernel_branch(kernel_branch, self.y, self.K, context=self.context,
+                                                            seed=self.seed, prior=prior, branch_options=opts)
         if init_latent is not None:
             w = getattr(self.branch, "w", None)
             if not isinstance(w, torch.Tensor):
@@ -378,8 +379,8 @@ class SelfDeblur(DeepPriorLoop):
 
 
 def run_dip(blurry, *, kernel_size, kernel_branch="glkm", iters=None, seed=0, progress=True, prior=None,
-            callback=None, pm=None, preset="default", colour="ycbcr", trace_every=None, init_latent=None,
-            branch_options=None, weights=None, checkpoint=None, checkpoint_every=100, **options):
+            callback=None, context=None, preset="default", colour="ycbcr", trace_every=None, init_latent=None,
+            branch_options=None, checkpoint=None, checkpoint_every=100, **options):
     """Method ``dip``: SelfDeblur with the kernel branch ``kernel_branch`` ('glkm' or 'native',
     or a :class:`KernelBranch` instance). Returns ``{"image", "kernel", "info"}``.
 
@@ -389,8 +390,8 @@ def run_dip(blurry, *, kernel_size, kernel_branch="glkm", iters=None, seed=0, pr
     resumable runs (:meth:`DeepPriorLoop.run`).
     """
     cfg = make_config(DIPConfig, preset=preset, iters=iters, colour=colour, **options)
-    loop = SelfDeblur(blurry, kernel_size, config=cfg, kernel_branch=kernel_branch, seed=seed, prior=prior, pm=pm,
-                      init_latent=init_latent, branch_options=branch_options, weights=weights)
+    loop = SelfDeblur(blurry, kernel_size, config=cfg, kernel_branch=kernel_branch, seed=seed, prior=prior,
+                      context=context, init_latent=init_latent, branch_options=branch_options)
     return loop.run(progress=progress, callback=callback, trace_every=trace_every, checkpoint=checkpoint,
                     checkpoint_every=checkpoint_every)
 

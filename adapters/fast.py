@@ -16,6 +16,7 @@ import time
 import torch
 
 from glkm_prior.branch import check_blurry
+from glkm_prior.context import as_context
 from glkm_prior.errors import InvalidInputError
 from glkm_prior.estimation.branch_pyramid import (DEFAULTS, LOOP, branch_levels, branch_prior, estimate_kernels,
                                                   resolve_options)
@@ -45,17 +46,21 @@ FastOptions = options_dataclass(
            *BRANCH_OPTIONS))
 
 
-def run_fast(blurry, *, kernel_size, kernel_branch="glkm", seed=0, iters=None, progress=False, pm=None,
+def run_fast(blurry, *, kernel_size, kernel_branch="glkm", seed=0, iters=None, progress=False, context=None,
              prior=None, kernel_lr=None, nonblind=None, callback=None, deconvolve=True, **options):
     """Estimate the kernel and deblur. ``options`` override :data:`DEFAULTS` (unknown keys raise);
     ``nonblind`` overrides :data:`glkm_adapters.nonblind.NONBLIND`; ``kernel_lr`` the branch's Adam rate;
     ``callback(step, image, kernel)`` is called once, with the result. ``deconvolve=False`` skips
     the final deconvolution (``image`` is then None). The result also holds the ``branch`` in
-    its final state (e.g. the GLKM latent w, which the SVOLA adapter starts its patches from)."""
+    its final state (e.g. the GLKM latent w, which the SVOLA adapter starts its patches from).
+    ``context``: the run's :class:`~glkm_prior.context.RunContext` (plugin manager; the prior's
+    ``weights`` when ``prior`` is None)."""
     start = time.perf_counter()
     check_blurry(blurry)
     K = int(kernel_size)
-    branch_opts = {k: options.pop(k) for k in ("weights", "init", "init_latent") if k in options}
+    ctx = as_context(context)
+    pm = ctx.plugin_manager()
+    branch_opts = {k: options.pop(k) for k in ("init", "init_latent") if k in options}
     cfg = resolve_options(options, iters)
     blurry = blurry.float()
     y_full = to_luma(blurry)
@@ -66,7 +71,7 @@ def run_fast(blurry, *, kernel_size, kernel_branch="glkm", seed=0, iters=None, p
 
     uses_prior = branch_uses_prior(kernel_branch, pm)
     if uses_prior:
-        prior = branch_prior(prior, K, branch_opts.get("weights"), cfg["branch_canvas"])
+        prior = branch_prior(prior, K, ctx.weights, cfg["branch_canvas"])
     capacity = branch_class(kernel_branch, pm).capacity(prior)
     K_b = K if capacity is None else min(K, capacity)
     y_branch = resize_image(y, K_b / K)

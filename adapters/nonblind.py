@@ -14,6 +14,7 @@ import time
 
 import torch
 
+from glkm_prior.context import as_context
 from glkm_prior.deconv import estimate_noise, hyper_laplacian_deconv
 from glkm_prior.errors import InvalidInputError
 from glkm_prior.options import options_dataclass, positive
@@ -55,9 +56,10 @@ def nonblind(blurry: torch.Tensor, kernel: torch.Tensor, **overrides) -> torch.T
     return hyper_laplacian_deconv(blurry, kernel.detach(), **settings)
 
 
-def run_initializer(blurry, *, kernel_size, kernel_branch="glkm", seed=0, lam=None, pm=None, **options):
+def run_initializer(blurry, *, kernel_size, kernel_branch="glkm", seed=0, lam=None, context=None, **options):
     start = time.perf_counter()
-    branch = make_kernel_branch(kernel_branch, blurry, kernel_size, pm=pm, seed=seed, **options)
+    branch = make_kernel_branch(kernel_branch, blurry, kernel_size, pm=as_context(context).plugin_manager(), seed=seed,
+                                **options)
     with torch.no_grad():
         kernel = branch()
     t_kernel = time.perf_counter() - start

@@ -37,6 +37,7 @@ from glkm_prior.errors import InvalidInputError
 from glkm_prior.estimation.branch_pyramid import LOOP as FAST_LOOP
 from glkm_prior.estimation.branch_pyramid import branch_prior, estimate_kernels, resolve_options
 from glkm_prior.kernel_estimation import informative_crop, resize_image
+from glkm_prior.context import as_context
 from glkm_prior.options import options_dataclass
 from glkm_prior.plugins import branch_uses_prior, hookimpl, make_kernel_branch
 from glkm_prior.prior import KernelPrior, to_luma
@@ -93,11 +94,12 @@ class PatchKernels(KernelBranch):
             b.project_(step)
 
 
-def make_patch_kernels(kernel_branch: str, blurry, kernel_size: int, cells: int, *, pm=None, seed=0,
+def make_patch_kernels(kernel_branch: str, blurry, kernel_size: int, cells: int, *, context=None, seed=0,
                        global_branch=None, **options) -> PatchKernels:
     """One branch per cell through the hook. For a branch with a learned prior (``uses_prior``:
     GLKM) the ``global_branch`` hands its latent w to every cell (global-to-local); other
     branches start from their own seeds (seed + 1 + n)."""
+    pm = as_context(context).plugin_manager()
     w = getattr(global_branch, "w", None) if branch_uses_prior(kernel_branch, pm) else None
     branches = []
     for n in range(cells):
@@ -151,7 +153,7 @@ def _result(image, global_kernel, kernels, grid, info):
             "info": {**info, "grid": f"{grid[0]}x{grid[1]}"}}
 
 
-def run_svola_fast(blurry, *, kernel_size, kernel_branch="glkm", seed=0, iters=None, progress=False, pm=None,
+def run_svola_fast(blurry, *, kernel_size, kernel_branch="glkm", seed=0, iters=None, progress=False, context=None,
                    prior=None, kernel_lr=None, nonblind=None, callback=None, grid=DEFAULT_GRID,
                    window_scale=WINDOW_SCALE, cell_levels=CELL_LEVELS, cell_iters=CELL_ITERS, anchor=ANCHOR, **options):
     """Method ``svola-fast`` (module docstring). ``options`` are the ``fast`` method's options,
@@ -161,14 +163,15 @@ def run_svola_fast(blurry, *, kernel_size, kernel_branch="glkm", seed=0, iters=N
     check_blurry(blurry)
     grid = parse_grid(grid)
     K = int(kernel_size)
-    branch_opts = {k: options.pop(k) for k in ("weights", "init") if k in options}
+    ctx = as_context(context)
+    branch_opts = {k: options.pop(k) for k in ("init",) if k in options}
     cfg = resolve_options(dict(options), iters)
     blurry = blurry.float()
-    if branch_uses_prior(kernel_branch, pm):  # the fast method's prior (its global run and the cells share it)
-        prior = branch_prior(prior, K, branch_opts.get("weights"), cfg["branch_canvas"])
+    if branch_uses_prior(kernel_branch, ctx.plugin_manager()):  # the fast method's prior (global run and cells share it)
+        prior = branch_prior(prior, K, ctx.weights, cfg["branch_canvas"])
 
     glob = run_fast(blurry, kernel_size=K, kernel_branch=kernel_branch, seed=seed, iters=iters, progress=progress,
-                    pm=pm, prior=prior, kernel_lr=kernel_lr, deconvolve=False, **branch_opts, **options)
+                    context=ctx, prior=prior, kernel_lr=kernel_lr, deconvolve=False, **branch_opts, **options)
     t_global = time.perf_counter() - start
     K_b = glob["info"]["branch_kernel_size"]
 
@@ -182,8 +185,7 @@ def run_svola_fast(blurry, *, kernel_size, kernel_branch="glkm", seed=0, iters=N
                                     f"for a {K} px kernel: use a coarser --grid")
         ct, cl, ch, cw = informative_crop(cell, cfg["max_side"])
         ys.append(cell[..., ct: ct + ch, cl: cl + cw])
-    branch_opts.pop("weights", None)
-    patches = make_patch_kernels(kernel_branch, resize_image(ys[0], K_b / K), K_b, len(ys), pm=pm, seed=seed,
+    patches = make_patch_kernels(kernel_branch, resize_image(ys[0], K_b / K), K_b, len(ys), context=ctx, seed=seed,
                                  global_branch=glob["branch"], prior=prior, **branch_opts)
     lr = kernel_lr if kernel_lr is not None else patches.lr_in(FAST_LOOP)
     cell_cfg = {**cfg, "iters": min(int(cell_iters), cfg["iters"]) if cell_iters is not None else cfg["iters"]}
@@ -211,27 +213,29 @@ def run_svola_fast(blurry, *, kernel_size, kernel_branch="glkm", seed=0, iters=N
     return _result(image, glob["kernel"], kernels, grid, info)
 
 
-def run_svola_dip(blurry, *, kernel_size, kernel_branch="glkm", seed=0, iters=None, progress=True, pm=None,
+def run_svola_dip(blurry, *, kernel_size, kernel_branch="glkm", seed=0, iters=None, progress=True, context=None,
                   prior=None, callback=None, grid=DEFAULT_GRID, global_iters=None, preset="default", colour="ycbcr",
-                  weights=None, trace_every=None, **options):
+                  trace_every=None, **options):
     """Method ``svola-dip``: SelfDeblur globally for ``global_iters`` (default a fifth of
     ``iters``), then the SVOLA loop for ``iters`` with per-cell kernel branches."""
     check_blurry(blurry)
     grid = parse_grid(grid)
     cfg = make_config(DIPConfig, preset=preset, iters=iters, colour=colour, **options)
     g_iters = int(global_iters) if global_iters is not None else max(1, cfg.iters // 5)
-    if prior is None and branch_uses_prior(kernel_branch, pm):
-        prior = KernelPrior.from_pretrained(weights, kernel_size=int(kernel_size))
+    ctx = as_context(context)
+    if prior is None and branch_uses_prior(kernel_branch, ctx.plugin_manager()):
+        prior = KernelPrior.from_pretrained(ctx.weights, kernel_size=int(kernel_size))
     start = time.perf_counter()
     g_cfg = make_config(DIPConfig, preset=preset, iters=g_iters, colour=colour, **options)
-    glob_loop = SelfDeblur(blurry, kernel_size, config=g_cfg, kernel_branch=kernel_branch, seed=seed, prior=prior, pm=pm)
+    glob_loop = SelfDeblur(blurry, kernel_size, config=g_cfg, kernel_branch=kernel_branch, seed=seed, prior=prior,
+                           context=ctx)
     glob = glob_loop.run(progress=progress)
     t_global = time.perf_counter() - start
 
     opts = {"prior": prior} if prior is not None else {}
-    patches = make_patch_kernels(kernel_branch, glob_loop.y, int(kernel_size), grid[0] * grid[1], pm=pm, seed=seed,
+    patches = make_patch_kernels(kernel_branch, glob_loop.y, int(kernel_size), grid[0] * grid[1], context=ctx, seed=seed,
                                  global_branch=glob_loop.branch, **opts)
-    loop = SVOLASelfDeblur(blurry, kernel_size, grid=grid, config=cfg, kernel_branch=patches, seed=seed, pm=pm)
+    loop = SVOLASelfDeblur(blurry, kernel_size, grid=grid, config=cfg, kernel_branch=patches, seed=seed, context=ctx)
     loop.net.load_state_dict(glob_loop.net.state_dict())  # the image network goes on from the global stage
     out = loop.run(progress=progress, callback=callback, trace_every=trace_every)
     info = {**out["info"], "global_iters": g_iters, "seconds_global": t_global,

@@ -322,11 +322,11 @@ class VDIP(DeepPriorLoop):
 
 def _runner(variant: str):
     def run(blurry, *, kernel_size, kernel_branch="glkm", iters=None, seed=0, progress=True, prior=None,
-            callback=None, pm=None, preset="default", colour="rgb", trace_every=None, init_latent=None,
-            branch_options=None, weights=None, checkpoint=None, checkpoint_every=100, **options):
+            callback=None, context=None, preset="default", colour="rgb", trace_every=None, init_latent=None,
+            branch_options=None, checkpoint=None, checkpoint_every=100, **options):
         cfg = make_config(VDIPConfig, preset=preset, iters=iters, colour=colour, **options)
         loop = VDIP(blurry, kernel_size, variant=variant, config=cfg, kernel_branch=kernel_branch, seed=seed,
-                    prior=prior, pm=pm, init_latent=init_latent, branch_options=branch_options, weights=weights)
+                    prior=prior, context=context, init_latent=init_latent, branch_options=branch_options)
         return loop.run(progress=progress, callback=callback, trace_every=trace_every, checkpoint=checkpoint,
                         checkpoint_every=checkpoint_every)
 

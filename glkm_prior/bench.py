@@ -143,8 +143,10 @@ class _Dist:
 
 
 # ----------------------------------------------------------------------------- the run
-def run_benchmark(cfg: BenchConfig, *, pm=None, log=None, progress: bool = True, compute: bool = True) -> dict:
+def run_benchmark(cfg: BenchConfig, *, context=None, log=None, progress: bool = True, compute: bool = True) -> dict:
     """Run (or resume) a benchmark; returns the summary (rank 0) or this rank's counts.
+    ``context``: a :class:`~glkm_prior.context.RunContext` (its plugin manager; the prior's source
+    comes from ``cfg.weights`` / ``cfg.revision``).
 
     ``compute=False`` only rewrites the summary files over results already in ``cfg.out``: a
     pair of the selection without a result is an error (listing them), and nothing is computed."""
@@ -156,10 +158,10 @@ def run_benchmark(cfg: BenchConfig, *, pm=None, log=None, progress: bool = True,
     dist = _Dist()
     try:
         quiet = (lambda m: None) if dist.rank else say
-        runner = PairRunner(cfg, samples, folder, layout, pm=pm, log=quiet)
-        if cfg.kernel_branch not in plugins.kernel_branches(pm):
+        runner = PairRunner(cfg, samples, folder, layout, context=context, log=quiet)
+        if cfg.kernel_branch not in plugins.kernel_branches(runner.pm):
             raise PluginError(f"unknown kernel branch {cfg.kernel_branch!r}; registered: "
-                              f"{', '.join(sorted(plugins.kernel_branches(pm))) or 'none'}")
+                              f"{', '.join(sorted(plugins.kernel_branches(runner.pm))) or 'none'}")
         identity = run_identity(cfg, folder, layout)
         check_run_file(out, identity, write=dist.rank == 0 and compute)
         if not runner.lpips_ok:

@@ -19,6 +19,7 @@ from .bench_config import BenchConfig
 from .bench_report import write_json
 from .bench_store import pair_stem
 from .checkpoint import RunCheckpoint, seconds_before_resume
+from .context import RunContext, as_context
 from .errors import GLKMError
 from .imageio import read_image, to_array, to_tensor, write_image
 from .kernel_io import load_kernel, save_kernel
@@ -42,12 +43,15 @@ def kernel_2d(k) -> np.ndarray:
 class PairRunner:
     """Runs and scores one (image, seed) pair at a time for a run (:meth:`run_pair` -> its result row)."""
 
-    def __init__(self, cfg: BenchConfig, samples, folder: Path, layout: str, pm=None, log=None):
+    def __init__(self, cfg: BenchConfig, samples, folder: Path, layout: str, context: RunContext | None = None,
+                 log=None):
         self.cfg, self.samples, self.folder, self.layout = cfg, samples, folder, layout
         self.maxshift = LAYOUT_MAXSHIFT.get(layout, ALIGN["maxshift"])
-        self.pm = pm
         self.out = Path(cfg.out)
         self.log = log or (lambda m: print(m, file=sys.stderr))
+        # the run's context: the caller's plugin manager, the config's prior source, warnings to the log
+        self.context = as_context(context).with_(weights=cfg.weights, revision=cfg.revision, warn=self.log)
+        self.pm = pm = self.context.plugin_manager()
         self.method = plugins.get_method(cfg.method, pm)
         self.options = plugins.check_options(self.method, cfg.options)  # once, before any image runs
         check_method_branch(self.method, cfg.kernel_branch)
@@ -67,7 +71,7 @@ class PairRunner:
         return self.cfg.method != TRUE_KERNEL_METHOD and plugins.branch_uses_prior(self.cfg.kernel_branch, self.pm)
 
     def prior_for(self, kernel_size: int):
-        from .api import load_prior
+        from .api import context_prior
         from .prior import bundle_spec
 
         canvas = bundle_spec(kernel_size)["size"]
@@ -76,7 +80,7 @@ class PairRunner:
                 self.notes.append(msg.removeprefix("glkm: warning: "))
                 self.log(msg)
 
-            prior = load_prior(self.cfg.weights, kernel_size, self.cfg.revision, warn=warn)
+            prior = context_prior(self.context.with_(warn=warn), kernel_size)
             self.priors[canvas] = prior
         return self.priors[canvas]
 
@@ -91,14 +95,15 @@ class PairRunner:
     def _call(self, registration, blurry, *, kernel_size, seed, true_kernel=None, prior=None, callback=None,
               checkpoint=None, options=None):
         fn, spec = registration.factory, registration.spec
-        wanted = {"kernel_size": kernel_size, "kernel_branch": self.cfg.kernel_branch, "seed": seed}
+        wanted = {"kernel_size": kernel_size, "kernel_branch": self.cfg.kernel_branch, "seed": seed,
+                  "context": self.context}
         if self.cfg.iters is not None:
             wanted["iters"] = self.cfg.iters
         if prior is not None:
             wanted["prior"] = prior
         if callback is not None:
             wanted["callback"] = callback
-        kwargs = {k: v for k, v in wanted.items() if accepts_keyword(fn, k)}
+        kwargs = {k: v for k, v in wanted.items() if accepts_keyword(fn, k, explicit_only=k == "context")}
         # what the method declared (plugins.MethodSpec), never guessed from its signature
         if spec.progress:
             kwargs["progress"] = False
@@ -217,8 +222,7 @@ class PairRunner:
         if cfg.kernel_size == "auto":
             from .api import estimate_kernel_size
 
-            size_estimate = estimate_kernel_size(to_tensor(blurry), cfg.kernel_branch, cfg.weights, cfg.revision, seed,
-                                                 warn=self.log, pm=self.pm)
+            size_estimate = estimate_kernel_size(to_tensor(blurry), cfg.kernel_branch, seed, context=self.context)
             ks = size_estimate["kernel_size"]
         elif cfg.kernel_size is not None:
             ks = int(cfg.kernel_size)

@@ -42,10 +42,15 @@ def glkm_kernel_branches(register):
 def glkm_methods(register):
     """Offer deblurring methods: call ``register(name, run, description, *,
     needs_true_kernel=False, iterative=False, checkpointable=False, progress=False,
-    branches=None)`` once per method.
+    branches=None, options=None)`` once per method.
 
     ``run(blurry, *, kernel_size, kernel_branch, iters, seed, **options) -> dict``
     returns at least ``{"image": (1, C, H, W) tensor in [0, 1], "kernel": (1, 1, K, K)}``.
+    ``options``: a dataclass listing every option of ``run`` a user may set, with its type and
+    default (:mod:`glkm_prior.options`); the host checks the caller's options against it once,
+    before ``run`` is called (without it: against ``run``'s signature). A ``run`` that names
+    ``context`` gets the host's :class:`glkm_prior.context.RunContext` (plugin manager, prior
+    source, warnings).
 
     The keywords declare what ``run`` needs and offers (stored as
     :class:`glkm_prior.plugins.MethodSpec`); hosts (``glkm deblur``, ``glkm eval``,

@@ -223,24 +223,27 @@ def make_kernel_branch(name: str, blurry, kernel_size: int, pm: pluggy.PluginMan
     return branch
 
 
-def build_kernel_branch(kernel_branch, blurry, kernel_size: int, *, pm: pluggy.PluginManager | None = None, seed=None,
-                        prior=None, weights=None, branch_options: dict | None = None, aliases: dict | None = None):
+def build_kernel_branch(kernel_branch, blurry, kernel_size: int, *, context=None, seed=None, prior=None,
+                        branch_options: dict | None = None, aliases: dict | None = None):
     """What a method's loop does to get its kernel branch: ``kernel_branch`` is a ready-made
     :class:`~glkm_prior.branch.KernelBranch` (returned as is) or a registered name (``aliases``
     maps e.g. 'native' to a method's own native branch), built by :func:`make_kernel_branch`
-    with ``branch_options`` plus the loop's ``prior``, ``weights`` and ``seed``.
-    Returns ``(branch, name)``."""
+    with ``branch_options`` plus the loop's ``prior`` and ``seed``, through the plugin manager of
+    ``context`` (a :class:`~glkm_prior.context.RunContext`; None: the defaults); without a
+    ``prior``, the context's ``weights`` (if any) go to the branch. Returns ``(branch, name)``."""
     from .branch import KernelBranch
 
     if isinstance(kernel_branch, KernelBranch):
         return kernel_branch, getattr(kernel_branch, "name", type(kernel_branch).__name__)
     name = (aliases or {}).get(kernel_branch, kernel_branch)
     opts = dict(branch_options or {})
+    weights = getattr(context, "weights", None)
     if prior is not None:
         opts.setdefault("prior", prior)
-    if weights is not None:
+    elif weights is not None:
         opts.setdefault("weights", weights)
     opts.setdefault("seed", seed)
+    pm = context.plugin_manager() if context is not None else None
     return make_kernel_branch(name, blurry, kernel_size, pm=pm, **opts), str(name)
 
 
@@ -309,6 +312,12 @@ def check_options(registration: Registration, options: dict) -> dict:
     own = {k: v for k, v in options.items() if k not in registration.spec.keywords()}
     _check_declared(f"method {registration.name!r}", cls, own)
     return options
+
+
+def takes_context(registration: Registration) -> bool:
+    """Whether the method's run function names ``context`` (a :class:`~glkm_prior.context.RunContext`:
+    the hosts pass theirs; every built-in takes one)."""
+    return accepts_keyword(registration.factory, "context", explicit_only=True)
 
 
 def takes_option(registration: Registration, name: str) -> bool:

@@ -19,6 +19,7 @@ from glkm_prior.errors import InvalidInputError
 from glkm_prior.imageio import read_image
 from glkm_prior.plugins import hookimpl
 from glkm_prior.synthetic_set import build_synthetic_set
+from glkm_prior.context import RunContext
 
 from conftest import REPO
 from test_datasets import fake_lai, write_photos
@@ -207,7 +208,7 @@ def test_callback_traces_and_strict_signatures(tiny, tmp_path):
     ToyPlugin.seen_kwargs.clear()
     cfg = bench.BenchConfig(dataset=str(tiny / "set"), method="toy-iterative", out=str(tmp_path / "toy"),
                             iters=20, limit=2, kernel_branch="native")
-    summary = bench.run_benchmark(cfg, pm=pm, progress=False, log=lambda m: None)
+    summary = bench.run_benchmark(cfg, context=RunContext(pm=pm), progress=False, log=lambda m: None)
     rows = _results(tmp_path / "toy")
     assert len(rows) == 2
     for row in rows:
@@ -219,13 +220,13 @@ def test_callback_traces_and_strict_signatures(tiny, tmp_path):
     assert all("true_kernel" not in kw and "seed" in kw and "kernel_branch" in kw for kw in ToyPlugin.seen_kwargs)
     assert summary["table"]["all"]["psnr"]["n_seeds"] == 1 and summary["table"]["all"]["psnr"]["std"] is None
     cfg = bench.BenchConfig(dataset=str(tiny / "set"), method="toy-strict", out=str(tmp_path / "strict"), limit=1)
-    bench.run_benchmark(cfg, pm=pm, progress=False, log=lambda m: None)
+    bench.run_benchmark(cfg, context=RunContext(pm=pm), progress=False, log=lambda m: None)
     assert len(_results(tmp_path / "strict")) == 1
     # an option the method cannot take is refused before anything runs, not silently dropped
     cfg = bench.BenchConfig(dataset=str(tiny / "set"), method="toy-strict", out=str(tmp_path / "typo"), limit=1,
                             options={"lr_kernel": 5e-3})
     with pytest.raises(InvalidInputError, match="'toy-strict' has no option lr_kernel"):
-        bench.run_benchmark(cfg, pm=pm, progress=False, log=lambda m: None)
+        bench.run_benchmark(cfg, context=RunContext(pm=pm), progress=False, log=lambda m: None)
     assert not (tmp_path / "typo" / "results").exists() or not any((tmp_path / "typo" / "results").iterdir())
     # overlay plot of several runs
     assert main(["eval", "plot", str(tmp_path / "toy"), str(tmp_path / "strict"), "-o", str(tmp_path / "c.png")]) == 0

@@ -20,6 +20,7 @@ from glkm_prior.diffusion import (DDPMChain, Denoiser, alphas_cumprod_from, as_d
                                   ddim_trajectory, linear_alphas_cumprod, load_diffusers_unet, load_guided_diffusion,
                                   load_guided_diffusion_state, project_to_sphere_, respaced_timesteps)
 from glkm_prior.errors import InvalidInputError, WeightsError
+from glkm_prior.context import RunContext
 
 import glkm_adapters.bird as bird
 import glkm_adapters.blinddps as blinddps
@@ -214,7 +215,7 @@ def test_denoiser_wraps_without_copy_and_freezes():
 def test_bird_runs_five_steps_with_either_branch(blurry, tiny_prior, branch):
     pm = plugin_manager(glkm=glkm_branch, native=native_branch, bird=bird)
     den = tiny()
-    loop = bird.BirdLoop(blurry, K, denoiser=den, kernel_branch=branch, prior=tiny_prior, pm=pm, seed=3,
+    loop = bird.BirdLoop(blurry, K, denoiser=den, kernel_branch=branch, prior=tiny_prior, context=RunContext(pm=pm), seed=3,
                          config=bird.BirdConfig(iters=5))
     groups = loop.optimizer.param_groups
     assert len(groups) == 2 and [id(p) for p in groups[0]["params"]] == [id(loop.x_T)] and groups[0]["lr"] == 3e-3
@@ -255,16 +256,16 @@ def test_bird_method_and_grey_input(pm, blurry, tiny_prior):
     grey = blurry.mean(dim=1, keepdim=True)
     run = plugins.get_method("bird", pm).factory
     out = run(grey, kernel_size=K, kernel_branch="glkm", iters=2, ddim_steps=3, seed=0, progress=False, prior=tiny_prior,
-              pm=pm, denoiser=tiny())
+              context=RunContext(pm=pm), denoiser=tiny())
     assert out["image"].shape == grey.shape and out["info"]["timesteps"] == [666, 333, 0]
     with pytest.raises(InvalidInputError, match="trained on 32x32"):
-        run(blurry, kernel_size=K, iters=1, progress=False, prior=tiny_prior, pm=pm, denoiser=tiny(image_size=32))
+        run(blurry, kernel_size=K, iters=1, progress=False, prior=tiny_prior, context=RunContext(pm=pm), denoiser=tiny(image_size=32))
 
 
 # =========================================================================== BlindDPS
 def test_blinddps_glkm_updates_only_w(pm, blurry, tiny_prior):
     den = tiny(learned_sigma=True)  # guided-diffusion style: epsilon + learned-range variance
-    s = blinddps.BlindDPSSampler(blurry, K, denoiser=den, kernel_branch="glkm", prior=tiny_prior, pm=pm, seed=1,
+    s = blinddps.BlindDPSSampler(blurry, K, denoiser=den, kernel_branch="glkm", prior=tiny_prior, context=RunContext(pm=pm), seed=1,
                                  config=blinddps.BlindDPSConfig(steps=5))
     assert isinstance(s.branch, glkm_branch.GLKMKernelBranch) and s.kernel_denoiser is None
     assert [[id(p) for p in g["params"]] for g in s.optimizer.param_groups] == [[id(s.branch.w)]]
@@ -286,7 +287,7 @@ def test_blinddps_glkm_updates_only_w(pm, blurry, tiny_prior):
 
 def test_blinddps_native_kernel_diffusion(pm, blurry, tiny_prior):
     den, kden = tiny(), tiny(channels=1, learned_sigma=True, seed=1)
-    s = blinddps.BlindDPSSampler(blurry, KN, denoiser=den, kernel_branch="native", kernel_denoiser=kden, pm=pm, seed=2,
+    s = blinddps.BlindDPSSampler(blurry, KN, denoiser=den, kernel_branch="native", kernel_denoiser=kden, context=RunContext(pm=pm), seed=2,
                                  config=blinddps.BlindDPSConfig(steps=5))
     assert s.optimizer is None and s.branch is None
     k0 = s.k.clone()
@@ -296,13 +297,13 @@ def test_blinddps_native_kernel_diffusion(pm, blurry, tiny_prior):
     assert not torch.equal(s.k, k0) and out["info"]["reg"] == [1, 1.0]
     assert frozen_and_untouched(den) and frozen_and_untouched(kden)
     # the constant step of the paper; L0 regulariser (no gradient, a value only)
-    out = blinddps.run_blinddps(blurry, kernel_size=KN, kernel_branch="native", iters=3, pm=pm, denoiser=den,
+    out = blinddps.run_blinddps(blurry, kernel_size=KN, kernel_branch="native", iters=3, context=RunContext(pm=pm), denoiser=den,
                                 kernel_denoiser=kden, scale=0.3, reg_ord=0, reg_scale=0.1, progress=False)
     assert out["info"]["scale"] == 0.3 and out["kernel"].sum().item() == pytest.approx(1.0, abs=1e-5)
     with pytest.raises(InvalidInputError, match="kernel_denoiser"):
-        blinddps.run_blinddps(blurry, kernel_size=KN, kernel_branch="native", iters=2, pm=pm, denoiser=den, progress=False)
+        blinddps.run_blinddps(blurry, kernel_size=KN, kernel_branch="native", iters=2, context=RunContext(pm=pm), denoiser=den, progress=False)
     with pytest.raises(InvalidInputError, match="trained on 16x16 kernels; got 8x8: use kernel_size=16"):
-        blinddps.run_blinddps(blurry, kernel_size=KN, kernel_branch="native", iters=2, pm=pm, denoiser=den,
+        blinddps.run_blinddps(blurry, kernel_size=KN, kernel_branch="native", iters=2, context=RunContext(pm=pm), denoiser=den,
                               kernel_denoiser=tiny(channels=1, image_size=16), progress=False)
 
 
@@ -314,7 +315,7 @@ def test_a_branch_projection_supplied_by_a_plugin_shapes_the_result(blurry, meth
     pm = plugin_manager(bird=bird, blinddps=blinddps, boxed=plugin)
     run = plugins.get_method(method, pm).factory
     steps = {"iters": 3, "ddim_steps": 2} if method == "bird" else {"iters": 3}
-    results = {name: run(blurry, kernel_size=K, kernel_branch=name, seed=0, progress=False, pm=pm, denoiser=tiny(),
+    results = {name: run(blurry, kernel_size=K, kernel_branch=name, seed=0, progress=False, context=RunContext(pm=pm), denoiser=tiny(),
                          **steps)["kernel"] for name in ("boxed", "unboxed")}
     assert [b.steps for b in plugin.made] == [[0, 1, 2], [0, 1, 2]]
     assert float(mass_outside_centre(results["boxed"]).max()) < 1e-6
@@ -403,11 +404,11 @@ def test_diffusers_folder_loads_and_runs_bird(tmp_path, pm, blurry, tiny_prior):
     with pytest.raises(WeightsError, match="UNet2DModel"):
         load_diffusers_unet(tmp_path / "notunet")
     for branch in ("glkm", "native"):
-        out = bird.run_bird(blurry, kernel_size=K, kernel_branch=branch, iters=5, ddim_steps=4, prior=tiny_prior, pm=pm,
+        out = bird.run_bird(blurry, kernel_size=K, kernel_branch=branch, iters=5, ddim_steps=4, prior=tiny_prior, context=RunContext(pm=pm),
                             denoiser=den, progress=False)
         k = out["kernel"]
         assert (k >= 0).all() and k.sum().item() == pytest.approx(1.0, abs=1e-5)
-    out = blinddps.run_blinddps(blurry, kernel_size=K, iters=5, prior=tiny_prior, pm=pm, denoiser=den, progress=False)
+    out = blinddps.run_blinddps(blurry, kernel_size=K, iters=5, prior=tiny_prior, context=RunContext(pm=pm), denoiser=den, progress=False)
     assert out["kernel"].sum().item() == pytest.approx(1.0, abs=1e-5) and frozen_and_untouched(den)
 
 

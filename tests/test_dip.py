@@ -17,6 +17,7 @@ from glkm_prior.cli import main
 from glkm_prior.imageio import write_image
 from glkm_prior.plugins import get_method
 from glkm_prior.ssim_loss import SSIM, SSIMToReference, gaussian_window_2d, ssim_loss
+from glkm_prior.context import RunContext
 
 import glkm_adapters.dip as dip
 from conftest import plugin_manager
@@ -58,7 +59,7 @@ def truth(tiny_prior):
 def test_hook_swap_changes_only_the_kernel_branch(pm, tiny_prior, truth, branch):
     blurry = truth[2]
     cfg = dip.make_config(iters=2)
-    loop = dip.SelfDeblur(blurry, K, config=cfg, kernel_branch=branch, prior=tiny_prior, pm=pm, seed=3)
+    loop = dip.SelfDeblur(blurry, K, config=cfg, kernel_branch=branch, prior=tiny_prior, context=RunContext(pm=pm), seed=3)
     groups = loop.optimizer.param_groups
     assert len(groups) == 2
     assert [id(p) for p in groups[0]["params"]] == [id(p) for p in loop.net.parameters()]
@@ -73,7 +74,7 @@ def test_hook_swap_changes_only_the_kernel_branch(pm, tiny_prior, truth, branch)
     assert loop.branch.default_lr == {"glkm": 5e-4, "native": 1e-4}[branch]
     # the image half is the same whatever the branch: same seed -> same noise input and net
     other = dip.SelfDeblur(blurry, K, config=cfg, kernel_branch="native" if branch == "glkm" else "glkm",
-                           prior=tiny_prior, pm=pm, seed=3)
+                           prior=tiny_prior, context=RunContext(pm=pm), seed=3)
     assert torch.equal(loop.input_saved, other.input_saved)
     assert all(torch.equal(a, b) for a, b in zip(loop.net.state_dict().values(), other.net.state_dict().values()))
     out = loop.run(progress=False)
@@ -99,7 +100,7 @@ def test_any_registered_branch_plugs_in(pm, truth):
 
     pm.register(Plugin(), name="fixed")
     try:
-        loop = dip.SelfDeblur(truth[2], K, config=dip.make_config(iters=1), kernel_branch="fixed-gauss", pm=pm)
+        loop = dip.SelfDeblur(truth[2], K, config=dip.make_config(iters=1), kernel_branch="fixed-gauss", context=RunContext(pm=pm))
         assert [id(p) for p in loop.optimizer.param_groups[1]["params"]] == [id(loop.branch.logits)]
         assert loop.optimizer.param_groups[1]["lr"] == 0.03
     finally:
@@ -110,7 +111,7 @@ def test_any_registered_branch_plugs_in(pm, truth):
 def test_short_run_fits_the_data_and_keeps_the_true_latent(pm, tiny_prior, truth):
     w_true, k_true, blurry = truth
     seen = []
-    res = dip.run_dip(blurry, kernel_size=K, kernel_branch="glkm", iters=20, prior=tiny_prior, pm=pm,
+    res = dip.run_dip(blurry, kernel_size=K, kernel_branch="glkm", iters=20, prior=tiny_prior, context=RunContext(pm=pm),
                       progress=False, init_latent=w_true, trace_every=5,
                       callback=lambda step, image, kernel: seen.append((step, image.shape, kernel.shape)))
     losses = res["info"]["losses"]
@@ -129,7 +130,7 @@ def test_short_run_fits_the_data_and_keeps_the_true_latent(pm, tiny_prior, truth
 def test_loss_schedule_noise_and_lr_follow_upstream(pm, truth):
     blurry = truth[2]
     cfg = dip.make_config(iters=5, mse_steps=2, milestones=(2, 4))
-    loop = dip.SelfDeblur(blurry, K, config=cfg, kernel_branch="native", pm=pm)
+    loop = dip.SelfDeblur(blurry, K, config=cfg, kernel_branch="native", context=RunContext(pm=pm))
     assert dip.make_config().milestones == (2000, 3000, 4000) and dip.make_config().iters == 5000
     assert dip.DIPConfig().resolve_mse_steps(False, 27) == 1000   # Levin script
     assert dip.DIPConfig().resolve_mse_steps(True, 27) == 500     # colour / Lai scripts
@@ -154,13 +155,13 @@ def test_loss_schedule_noise_and_lr_follow_upstream(pm, truth):
 def test_colour_ycbcr_keeps_chroma_and_rgb_shares_the_kernel(pm, truth):
     grey = truth[2]
     rgb = torch.cat([grey, grey * 0.8, grey * 0.6 + 0.1], dim=1)
-    res = dip.run_dip(rgb, kernel_size=K, kernel_branch="native", iters=1, pm=pm, progress=False)
+    res = dip.run_dip(rgb, kernel_size=K, kernel_branch="native", iters=1, context=RunContext(pm=pm), progress=False)
     assert res["info"]["colour"] == "ycbcr" and res["image"].shape == rgb.shape
     change = res["image"] - rgb  # only the luma changed: the same offset in R, G and B (where not clipped)
     inside = ((res["image"] > 0.01) & (res["image"] < 0.99)).all(dim=1, keepdim=True)
     spread = (change.amax(1, keepdim=True) - change.amin(1, keepdim=True))[inside]
     assert float(spread.max()) < 1e-5
-    loop = dip.SelfDeblur(rgb, K, config=dip.make_config(iters=1, colour="rgb"), kernel_branch="native", pm=pm)
+    loop = dip.SelfDeblur(rgb, K, config=dip.make_config(iters=1, colour="rgb"), kernel_branch="native", context=RunContext(pm=pm))
     assert loop.net.head[-2].out_channels == 3 and loop.y.shape == rgb.shape
 
 
@@ -350,7 +351,7 @@ def test_oracle_init_starts_from_the_inverted_true_kernel(pm, tiny_prior, truth,
     from glkm_prior.errors import InvalidInputError
 
     w_true, k_true, blurry = truth
-    frozen = dict(iters=1, lr_kernel=0.0, prior=tiny_prior, pm=pm, progress=False)  # the kernel stays at its start
+    frozen = dict(iters=1, lr_kernel=0.0, prior=tiny_prior, context=RunContext(pm=pm), progress=False)  # the kernel stays at its start
     oracle = study.run_dip_oracle_init(blurry, kernel_size=K, true_kernel=k_true, invert_steps=300, **frozen)
     # independently: the inversion the method promises, and the generator's kernel of that latent
     w = tiny_prior.invert(k_true, steps=300, restarts=4)
@@ -402,7 +403,7 @@ def _interrupt_at(step_to_stop):
 
 def _small_loop(blurry, branch, prior, pm, seed=1, iters=8):
     cfg = dip.make_config(iters=iters, channels=(8, 8), skip_channels=(4, 4), mse_steps=4)  # SSIM from step 4
-    return dip.SelfDeblur(blurry, K, config=cfg, kernel_branch=branch, prior=prior, pm=pm, seed=seed)
+    return dip.SelfDeblur(blurry, K, config=cfg, kernel_branch=branch, prior=prior, context=RunContext(pm=pm), seed=seed)
 
 
 @pytest.mark.parametrize("branch", ["glkm", "native"])
@@ -439,7 +440,7 @@ def test_a_checkpoint_of_another_run_or_a_corrupt_one_is_refused(tmp_path, pm, t
     with pytest.raises(InvalidInputError, match="iters"):
         _small_loop(blurry, "native", None, pm, seed=1, iters=9).run(progress=False, checkpoint=folder)
     other_size = dip.SelfDeblur(blurry, K - 2, config=_small_loop(blurry, "native", None, pm).cfg,
-                                kernel_branch="native", pm=pm, seed=1)
+                                kernel_branch="native", context=RunContext(pm=pm), seed=1)
     with pytest.raises(InvalidInputError, match="kernel_size: saved 9, now 7"):  # checked before any tensor
         other_size.run(progress=False, checkpoint=folder)
     state = folder / "step_0000002" / "state.safetensors"

@@ -17,6 +17,7 @@ from glkm_prior.errors import InvalidInputError, KernelSizeError
 from glkm_prior.physics import kernel_extent
 from glkm_prior.imageio import read_image, to_tensor
 from glkm_prior.plugins import hookimpl
+from glkm_prior.context import RunContext
 
 from conftest import plugin_manager
 
@@ -89,7 +90,7 @@ def test_any_kernel_branch_plugs_in_through_the_hooks():
 
     pm = plugin_manager(fast=fast, nonblind=nonblind, plugin=Plugin())
     _, _, y = _blurry()
-    out = fast.run_fast(y, kernel_size=9, kernel_branch="recorder", pm=pm, **TINY)
+    out = fast.run_fast(y, kernel_size=9, kernel_branch="recorder", context=RunContext(pm=pm), **TINY)
     (branch,) = made
     assert not torch.equal(branch.logits.detach(), branch.start)  # the loop optimised it
     from glkm_prior.kernel_estimation import clean_kernel

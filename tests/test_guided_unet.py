@@ -21,6 +21,7 @@ from glkm_prior.diffusion import Denoiser, load_guided_diffusion, load_guided_di
 from glkm_prior.errors import InvalidInputError, WeightsError
 from glkm_prior.guided_unet import (BLINDDPS_FFHQ_CONFIG, BLINDDPS_KERNEL_CONFIG, AttentionBlock, ResBlock,
                                     build_guided_unet, guided_unet, timestep_embedding)
+from glkm_prior.context import RunContext
 
 TINY = dict(image_size=16, num_channels=32, num_res_blocks=1, channel_mult="1,2", learn_sigma=True,
             attention_resolutions="8", num_heads=4, num_head_channels=16, use_scale_shift_norm=True,
@@ -230,7 +231,7 @@ def test_blinddps_takes_checkpoint_files(tmp_path, monkeypatch):
     assert isinstance(den.unet, gu.GuidedUNet) and torch.equal(den.unet(x, t), image_net(x, t))
     blurry = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(0))
     pm = plugin_manager(native=native_branch, blinddps=blinddps)
-    out = blinddps.run_blinddps(blurry, kernel_size=8, kernel_branch="native", iters=2, pm=pm, denoiser=str(image_path),
+    out = blinddps.run_blinddps(blurry, kernel_size=8, kernel_branch="native", iters=2, context=RunContext(pm=pm), denoiser=str(image_path),
                                 kernel_denoiser=str(kernel_path), progress=False)
     k = out["kernel"]
     assert k.shape == (1, 1, 8, 8) and (k >= 0).all() and k.sum().item() == pytest.approx(1.0, abs=1e-5)

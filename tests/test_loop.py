@@ -13,6 +13,7 @@ from glkm_prior import blur
 from glkm_prior.plugins import accepts_keyword
 from glkm_prior.errors import InvalidInputError, WeightsError
 from glkm_prior.loop import IterativeMethod, LoopState, identity_of, run_loop
+from glkm_prior.context import RunContext
 
 import glkm_adapters.bird as bird
 import glkm_adapters.blinddps as blinddps
@@ -62,28 +63,28 @@ def rgb(grey):
 # --------------------------------------------------------------------------- the four methods
 def _dip(grey, rgb, tiny_prior, pm, branch):
     cfg = dip.make_config(iters=7, channels=(8, 8), skip_channels=(4, 4), mse_steps=3)
-    return dip.SelfDeblur(grey, K, config=cfg, kernel_branch=branch, prior=tiny_prior, pm=pm, seed=1)
+    return dip.SelfDeblur(grey, K, config=cfg, kernel_branch=branch, prior=tiny_prior, context=RunContext(pm=pm), seed=1)
 
 
 def _vdip(grey, rgb, tiny_prior, pm, branch):
     cfg = vdip.make_config(vdip.VDIPConfig, iters=7, prefit_steps=2, elbo_steps=4, channels=(8, 8),
                            skip_channels=(4, 4))
     image = rgb if branch == "glkm" else rgb[..., :40, :40]
-    return vdip.VDIP(image, 7, variant="extreme", config=cfg, kernel_branch=branch, prior=tiny_prior, pm=pm, seed=2)
+    return vdip.VDIP(image, 7, variant="extreme", config=cfg, kernel_branch=branch, prior=tiny_prior, context=RunContext(pm=pm), seed=2)
 
 
 def _bird(grey, rgb, tiny_prior, pm, branch):
-    return bird.BirdLoop(rgb[..., :SIZE, :SIZE], K, denoiser=tiny(), kernel_branch=branch, prior=tiny_prior, pm=pm,
+    return bird.BirdLoop(rgb[..., :SIZE, :SIZE], K, denoiser=tiny(), kernel_branch=branch, prior=tiny_prior, context=RunContext(pm=pm),
                          seed=3, config=bird.BirdConfig(iters=7, ddim_steps=3))
 
 
 def _blinddps(grey, rgb, tiny_prior, pm, branch):
     if branch == "native":
         return blinddps.BlindDPSSampler(rgb[..., :SIZE, :SIZE], 8, denoiser=tiny(), kernel_branch="native",
-                                        kernel_denoiser=tiny(channels=1, learned_sigma=True, seed=1), pm=pm, seed=2,
+                                        kernel_denoiser=tiny(channels=1, learned_sigma=True, seed=1), context=RunContext(pm=pm), seed=2,
                                         config=blinddps.BlindDPSConfig(steps=7))
     return blinddps.BlindDPSSampler(rgb[..., :SIZE, :SIZE], K, denoiser=tiny(learned_sigma=True), kernel_branch=branch,
-                                    prior=tiny_prior, pm=pm, seed=1, config=blinddps.BlindDPSConfig(steps=7))
+                                    prior=tiny_prior, context=RunContext(pm=pm), seed=1, config=blinddps.BlindDPSConfig(steps=7))
 
 
 METHODS = {"dip": _dip, "vdip": _vdip, "bird": _bird, "blinddps": _blinddps}
@@ -127,7 +128,7 @@ def test_a_checkpoint_of_another_method_or_run_is_refused(tmp_path, grey, rgb, t
                                                        checkpoint=folder, checkpoint_every=2)
     with pytest.raises(InvalidInputError, match=r"belongs to a different run \(loop: saved 'bird', now 'blinddps'"):
         _blinddps(grey, rgb, tiny_prior, pm, "native").run(progress=False, checkpoint=folder)
-    other = bird.BirdLoop(rgb[..., :SIZE, :SIZE], K, denoiser=tiny(), kernel_branch="native", pm=pm, seed=3,
+    other = bird.BirdLoop(rgb[..., :SIZE, :SIZE], K, denoiser=tiny(), kernel_branch="native", context=RunContext(pm=pm), seed=3,
                           config=bird.BirdConfig(iters=7, ddim_steps=4))
     with pytest.raises(InvalidInputError, match="ddim_steps"):
         other.run(progress=False, checkpoint=folder)

@@ -17,6 +17,7 @@ from glkm_prior.errors import InvalidInputError, PluginError
 from glkm_prior.options import option_fields
 from glkm_prior.physics import delta_kernel
 from glkm_prior.plugins import hookimpl, make_plugin_manager
+from glkm_prior.context import RunContext
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,7 @@ BLURRY = torch.rand(1, 1, 32, 32)
 
 
 def _deblur(pm, method="toy", **options):
-    return api.deblur(BLURRY, method, kernel_size=7, kernel_branch="native", pm=pm, **options)
+    return api.deblur(BLURRY, method, kernel_size=7, kernel_branch="native", context=RunContext(pm=pm), **options)
 
 
 def test_an_unknown_option_is_refused_with_the_method_s_options(toy, tmp_path):
@@ -70,7 +71,7 @@ def test_an_unknown_option_is_refused_with_the_method_s_options(toy, tmp_path):
         _deblur(pm, typo=1)
     cfg = BenchConfig(dataset="d", method="toy", out=str(tmp_path), options={"typo": 1})
     with pytest.raises(InvalidInputError, match="unknown option"):  # the runner: when configured, before any image
-        PairRunner(cfg, [], None, "", pm=pm)
+        PairRunner(cfg, [], None, "", context=RunContext(pm=pm))
     assert seen == []
 
 
@@ -91,7 +92,7 @@ def test_post_init_checks_values_and_valid_options_reach_the_method(toy, tmp_pat
     _deblur(pm, lr=1, scales=[1, 2.5], mode="b", extra=None)  # float takes an int; a list for a tuple (JSON)
     assert seen == [{"lr": 1, "scales": [1, 2.5], "mode": "b", "extra": None}]  # only the keys given
     runner = PairRunner(BenchConfig(dataset="d", method="toy", out=str(tmp_path), options={"steps": 5}), [], None, "",
-                        pm=pm)
+                        context=RunContext(pm=pm))
     runner._call(runner.method, BLURRY, kernel_size=7, seed=0, options=runner.options)
     assert seen[-1] == {"steps": 5}
 
@@ -115,8 +116,8 @@ def test_options_must_be_a_dataclass():
         plugins.methods(plugin_manager(bad=Bad()))
 
 
-HOST_KEYWORDS = {"kernel_size", "kernel_branch", "iters", "seed", "progress", "prior", "callback", "pm", "weights",
-                 "revision", "local_files_only", "checkpoint", "checkpoint_every", "true_kernel", "context"}
+HOST_KEYWORDS = {"kernel_size", "kernel_branch", "iters", "seed", "progress", "prior", "callback", "checkpoint",
+                 "checkpoint_every", "true_kernel", "context"}
 
 
 def test_every_builtin_declares_its_options_with_the_run_function_s_defaults():

@@ -13,6 +13,7 @@ from glkm_prior.branch import KernelBranch
 from glkm_prior.errors import PluginError
 from glkm_prior.physics import blur
 from glkm_prior.plugins import hookimpl, make_plugin_manager
+from glkm_prior.context import RunContext
 
 README = plugins.__file__.replace("glkm_prior/plugins.py", "README.md")
 
@@ -159,7 +160,7 @@ def _fast(name, pm):
     from glkm_adapters import fast
 
     y = torch.rand(1, 1, 90, 90, generator=torch.Generator().manual_seed(0))
-    out = fast.run_fast(y, kernel_size=9, kernel_branch=name, pm=pm, iters=1, kernel_steps=3, deconvolve=False)
+    out = fast.run_fast(y, kernel_size=9, kernel_branch=name, context=RunContext(pm=pm), iters=1, kernel_steps=3, deconvolve=False)
     return out["kernel"], 1
 
 
@@ -167,7 +168,7 @@ def _svola_fast(name, pm):
     from glkm_adapters import svola
 
     y = torch.rand(1, 1, 100, 120, generator=torch.Generator().manual_seed(0))
-    out = svola.run_svola_fast(y, kernel_size=9, kernel_branch=name, pm=pm, grid="2x2", iters=1, kernel_steps=3)
+    out = svola.run_svola_fast(y, kernel_size=9, kernel_branch=name, context=RunContext(pm=pm), grid="2x2", iters=1, kernel_steps=3)
     return out["kernels"], 5  # the global branch and one per cell
 
 
@@ -176,7 +177,7 @@ def _dip(name, pm):
 
     y = torch.rand(1, 1, 48, 48, generator=torch.Generator().manual_seed(0))
     cfg = dip.make_config(iters=3, channels=(8, 8), skip_channels=(4, 4), mse_steps=2)
-    out = dip.SelfDeblur(y, 9, config=cfg, kernel_branch=name, pm=pm, seed=0).run(progress=False)
+    out = dip.SelfDeblur(y, 9, config=cfg, kernel_branch=name, context=RunContext(pm=pm), seed=0).run(progress=False)
     return out["kernel"], 1
 
 
@@ -335,9 +336,9 @@ def test_the_host_asks_the_branch_class_not_its_name_whether_to_load_a_prior(mon
     pm = plugin_manager(branch=_branch_plugin(name, factory, **options), methods=Methods())
     loaded = object()
     monkeypatch.setattr(api, "load_prior", lambda *a, **k: loaded)
-    api.deblur(torch.rand(1, 1, 32, 32), "toy", kernel_size=7, kernel_branch=name, pm=pm)
+    api.deblur(torch.rand(1, 1, 32, 32), "toy", kernel_size=7, kernel_branch=name, context=RunContext(pm=pm))
     assert calls == [loaded if loads else None]
-    runner = PairRunner(BenchConfig(dataset="d", method="toy", out="o", kernel_branch=name), [], None, "", pm=pm)
+    runner = PairRunner(BenchConfig(dataset="d", method="toy", out="o", kernel_branch=name), [], None, "", context=RunContext(pm=pm))
     assert runner.needs_prior() is loads
 
 
@@ -374,11 +375,11 @@ def test_the_runner_passes_what_a_method_declares_not_what_its_signature_names(t
     blurry, true_k = torch.rand(1, 1, 32, 32), torch.ones(7, 7) / 49
     for name in ("declared", "undeclared"):
         runner = PairRunner(BenchConfig(dataset="d", method=name, out=str(tmp_path), checkpoint_every=5), [], None, "",
-                            pm=pm)
+                            context=RunContext(pm=pm))
         folder = runner.checkpoint_folder("im1", 0)
         assert (folder is not None) is (name == "declared")
         runner._call(runner.method, blurry, kernel_size=7, seed=0, true_kernel=true_k, checkpoint=folder)
-        api.deblur(blurry, name, kernel_size=7, progress=True, pm=pm)
+        api.deblur(blurry, name, kernel_size=7, progress=True, context=RunContext(pm=pm))
     declared_bench, declared_api, undeclared_bench, undeclared_api = seen
     assert declared_bench == {"progress": False, "true_kernel": true_k, "checkpoint": tmp_path / "checkpoints" / "im1__s0",
                               "checkpoint_every": 5}
@@ -398,13 +399,13 @@ def test_a_method_that_declares_its_branches_refuses_the_others(tmp_path):
     blurry = torch.rand(1, 1, 32, 32)
     message = "method 'declared' takes the kernel branch 'native', not 'glkm'"
     with pytest.raises(InvalidInputError, match=message):
-        api.deblur(blurry, "declared", kernel_size=7, kernel_branch="glkm", pm=pm)
+        api.deblur(blurry, "declared", kernel_size=7, kernel_branch="glkm", context=RunContext(pm=pm))
     with pytest.raises(InvalidInputError, match=message):
         PairRunner(BenchConfig(dataset="d", method="declared", out=str(tmp_path), kernel_branch="glkm"), [], None, "",
-                   pm=pm)
+                   context=RunContext(pm=pm))
     assert seen == []
-    api.deblur(blurry, "declared", kernel_size=7, kernel_branch="native", pm=pm)
-    api.deblur(blurry, "undeclared", kernel_size=7, kernel_branch="glkm", pm=pm)  # undeclared: any branch
+    api.deblur(blurry, "declared", kernel_size=7, kernel_branch="native", context=RunContext(pm=pm))
+    api.deblur(blurry, "undeclared", kernel_size=7, kernel_branch="glkm", context=RunContext(pm=pm))  # undeclared: any branch
     assert len(seen) == 2
     with pytest.raises(PluginError, match="branches must be"):
         plugins.methods(plugin_manager(methods=_capability_plugin([], branches="native")))

@@ -10,6 +10,7 @@ import torch
 from glkm_prior import blur
 from glkm_prior.plugins import get_method
 from glkm_prior.ssim_loss import SSIM
+from glkm_prior.context import RunContext
 
 from conftest import plugin_manager
 
@@ -157,7 +158,7 @@ def test_kl_weight_schedule_and_variants():
 @pytest.mark.parametrize("branch", ["glkm", "native"])
 def test_vdip_loop_swaps_only_the_branch_and_follows_the_elbo_schedule(pm, tiny_prior, rgb, branch):
     cfg = vdip.make_config(vdip.VDIPConfig, iters=3, prefit_steps=2)
-    loop = vdip.VDIP(rgb, K, variant="sparse", config=cfg, kernel_branch=branch, prior=tiny_prior, pm=pm)
+    loop = vdip.VDIP(rgb, K, variant="sparse", config=cfg, kernel_branch=branch, prior=tiny_prior, context=RunContext(pm=pm))
     groups = loop.optimizer.param_groups
     assert [id(p) for p in groups[0]["params"]] == [id(p) for p in loop.net.parameters()]
     assert [id(p) for p in groups[1]["params"]] == [id(p) for p in loop.branch.parameters()]
@@ -190,7 +191,7 @@ def test_vdip_loop_swaps_only_the_branch_and_follows_the_elbo_schedule(pm, tiny_
 @pytest.mark.parametrize("method", ["vdip-std", "vdip-extreme", "vdip-sparse"])
 def test_short_runs_are_finite(pm, tiny_prior, rgb, method):
     run = get_method(method, pm).factory
-    res = run(rgb, kernel_size=K, kernel_branch="native", iters=3, prior=tiny_prior, pm=pm, progress=False)
+    res = run(rgb, kernel_size=K, kernel_branch="native", iters=3, prior=tiny_prior, context=RunContext(pm=pm), progress=False)
     info = res["info"]
     assert info["variant"] == method.split("-")[1] and info["prefit_steps"] == 1  # 500 or 5 scaled to 3 its
     assert all(math.isfinite(v) for v in info["losses"])
@@ -201,10 +202,10 @@ def test_short_runs_are_finite(pm, tiny_prior, rgb, method):
 
 
 def test_prefit_length_and_nan_skip(pm, rgb):
-    full = vdip.VDIP(rgb, K, variant="extreme", config=vdip.make_config(vdip.VDIPConfig), kernel_branch="native", pm=pm)
+    full = vdip.VDIP(rgb, K, variant="extreme", config=vdip.make_config(vdip.VDIPConfig), kernel_branch="native", context=RunContext(pm=pm))
     assert full.prefit_steps == 5 and full.cfg.iters == 5000
     short = vdip.VDIP(rgb, K, variant="sparse", config=vdip.make_config(vdip.VDIPConfig, iters=20),
-                      kernel_branch="native", pm=pm)
+                      kernel_branch="native", context=RunContext(pm=pm))
     assert short.prefit_steps == 2
     # Extreme skips an update whose gradients hold NaN (upstream checkNaN)
     before = [p.detach().clone() for p in full.net.parameters()]
@@ -215,17 +216,17 @@ def test_prefit_length_and_nan_skip(pm, rgb):
 
 def test_std_variant_can_add_the_entropy_and_kernel_terms(pm, rgb):
     cfg = vdip.make_config(vdip.VDIPConfig, iters=1, prefit_steps=0, kl=True)
-    loop = vdip.VDIP(rgb, K, variant="std", config=cfg, kernel_branch="native", pm=pm)
+    loop = vdip.VDIP(rgb, K, variant="std", config=cfg, kernel_branch="native", context=RunContext(pm=pm))
     loop.loss(0)
     assert float(loop.last_terms["kl_prior"]) == 0 and "kl_entropy" in loop.last_terms
 
 
 def test_grey_and_ycbcr_inputs(pm, rgb):
     grey = rgb[:, :1]
-    res = vdip.run_vdip_sparse(grey, kernel_size=K, kernel_branch="native", iters=1, pm=pm, progress=False,
+    res = vdip.run_vdip_sparse(grey, kernel_size=K, kernel_branch="native", iters=1, context=RunContext(pm=pm), progress=False,
                                prefit_steps=0)
     assert res["image"].shape == grey.shape and res["info"]["colour"] == "grey"
-    res = vdip.run_vdip_sparse(rgb, kernel_size=K, kernel_branch="native", iters=1, pm=pm, progress=False,
+    res = vdip.run_vdip_sparse(rgb, kernel_size=K, kernel_branch="native", iters=1, context=RunContext(pm=pm), progress=False,
                                prefit_steps=0, colour="ycbcr")
     assert res["image"].shape == rgb.shape and res["info"]["colour"] == "ycbcr"
 
@@ -241,7 +242,7 @@ def test_an_interrupted_vdip_run_resumes_to_the_uninterrupted_result(tmp_path, p
     def loop():
         cfg = vdip.make_config(vdip.VDIPConfig, iters=7, prefit_steps=2, elbo_steps=5, channels=(8, 8),
                                skip_channels=(4, 4))
-        return vdip.VDIP(rgb[..., :40, :40], K, variant=variant, config=cfg, kernel_branch="native", pm=pm, seed=2)
+        return vdip.VDIP(rgb[..., :40, :40], K, variant=variant, config=cfg, kernel_branch="native", context=RunContext(pm=pm), seed=2)
 
     def stop(step, image, kernel):
         if step == 6:

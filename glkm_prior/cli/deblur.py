@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from ..api import deblur
+from ..context import RunContext
 from ..diagnostics import kernel_warnings
 from ..errors import InvalidInputError
 from ..prior import AUTO_KERNEL_RANGE, MAX_KERNEL_SIZE
@@ -196,9 +197,10 @@ def _run_method(args, method_name: str, method_options: dict, blurry, warn):
                else "the largest this small image allows")
         print(f"glkm: kernel size {report['kernel_size']} px ({how})", file=sys.stderr)
 
+    context = RunContext(weights=args.weights, revision=args.revision, warn=warn)
     result = deblur(blurry, method_name, kernel_size=args.kernel_size, kernel_branch=args.kernel_branch, seed=args.seed,
-                    iters=args.iters, weights=args.weights, revision=args.revision, warn=warn, progress=True,
-                    on_kernel_size=announce, **{k: v for k, v in method_options.items() if k != "progress"})
+                    iters=args.iters, progress=True, on_kernel_size=announce, context=context,
+                    **{k: v for k, v in method_options.items() if k != "progress"})
     seconds = result["seconds"]
     if "checkpoint" in method_options:
         from ..checkpoint import seconds_before_resume
