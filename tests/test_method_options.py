@@ -194,3 +194,18 @@ def test_readme_method_example_runs(monkeypatch, capsys):
     assert printed == ["method 'unsharp': option amount must be float, got '0.5'",
                        "method 'unsharp': amount must be >= 0, got -1",
                        "method 'unsharp': unknown option(s) amuont; its options: amount"]
+
+
+def test_glkm_plugins_lists_the_options(capsys):
+    import json
+
+    from glkm_prior.cli import main
+
+    assert main(["plugins", "--options"]) == 0
+    out = capsys.readouterr().out
+    assert "      options: lam: float | None = None" in out  # true-kernel
+    assert "      options: none" in out  # identity
+    assert "refine: 'none' | 'project' | 'glkm' | 'levels' = 'none'" in out  # l0's choices
+    assert main(["plugins", "--json"]) == 0
+    fast = json.loads(capsys.readouterr().out)["methods"]["fast"]["options"]
+    assert {"name": "kernel_steps", "type": "int", "default": "50"} in fast
