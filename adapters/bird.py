@@ -4,7 +4,7 @@ Inversion*) as the glkm_prior method ``bird``, with its kernel branch from the h
 The image is the end of a short deterministic DDIM trajectory started from a latent x_T; x_T is
 optimised so that the re-blurred image matches the blurry one. The kernel half comes through
 ``glkm_kernel_branches``: ``"glkm"`` (only the latent ``w`` of the frozen GLKM generator,
-initialised by the GLKM initializer) or ``"native"`` (here the branch ``bird-native``: BIRD's
+started from ``init``: by default the classical estimate projected onto G) or ``"native"`` (here the branch ``bird-native``: BIRD's
 own kernel MLP). Nothing else differs between the two runs.
 
 Facts of the upstream code (``hamadichihaoui/BIRD``: ``blind_deblurring.py``,

@@ -3,7 +3,7 @@ on one blurry image) as the glkm_prior method ``dip``.
 
 The kernel half comes through the hook ``glkm_kernel_branches``: the loop asks
 ``make_kernel_branch(name, ...)`` for ``"glkm"`` (only the latent ``w`` of the frozen GLKM
-generator is optimised, initialised by the GLKM initializer) or ``"native"`` (SelfDeblur's own
+generator is optimised, started from ``init``: by default the classical estimate projected onto G) or ``"native"`` (SelfDeblur's own
 MLP 200 -> 1000 -> K^2 with softmax); nothing else differs between the two runs.
 
 Facts of the upstream code (``csdwren/SelfDeblur``: ``selfdeblur_levin.py``,

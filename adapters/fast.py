@@ -38,12 +38,17 @@ def check_fast_options(self) -> None:
     positive(self, "kernel_lr")
 
 
+#: The GLKM start of ``fast``'s branch: the paper's ``G.head(E(y))`` (its own coarse-to-fine estimation
+#: is the refinement, and its figures were measured from this start), not the branch's default
+#: ``estimate`` (which would run a second, classical estimation first).
+FAST_INIT = "initializer"
+
 #: ``fast``'s options (``glkm_prior.options``): :data:`DEFAULTS` (less ``iters``, the host's own)
 #: and the keywords of :func:`run_fast`; the defaults are DEFAULTS'.
 FastOptions = options_dataclass(
     "FastOptions", DEFAULTS, exclude=("iters",), check=check_fast_options, module=__name__,
     extra=(("kernel_lr", float | None, None), ("nonblind", dict | None, None), ("deconvolve", bool, True),
-           *BRANCH_OPTIONS))
+           ("init", str, FAST_INIT), *BRANCH_OPTIONS[1:]))
 
 
 def run_fast(blurry, *, kernel_size, kernel_branch="glkm", seed=0, iters=None, progress=False, context=None,
@@ -75,6 +80,8 @@ def run_fast(blurry, *, kernel_size, kernel_branch="glkm", seed=0, iters=None, p
     capacity = branch_class(kernel_branch, pm).capacity(prior)
     K_b = K if capacity is None else min(K, capacity)
     y_branch = resize_image(y, K_b / K)
+    if uses_prior:
+        branch_opts.setdefault("init", FAST_INIT)
     branch = make_kernel_branch(kernel_branch, y_branch, K_b, pm=pm, seed=seed, prior=prior, **branch_opts)
     lr = kernel_lr if kernel_lr is not None else branch.lr_in(LOOP)
     t_init = time.perf_counter() - start

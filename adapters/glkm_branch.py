@@ -41,31 +41,17 @@ class GLKMKernelBranch(KernelBranch):
         return super()._apply(fn, recurse)
 
 
-#: GAN-inversion steps of the ``init="estimate"`` start (the classical kernel put on the prior).
-ESTIMATE_INVERT_STEPS = 300
-
-
-def estimated_latent(prior: KernelPrior, blurry: torch.Tensor, kernel_size: int, seed: int | None = None) -> torch.Tensor:
-    """The ``init="estimate"`` start: the classical L0 estimate of the kernel (no learned prior,
-    :func:`glkm_prior.estimation.estimate_kernel_l0`) projected onto the prior by GAN inversion."""
-    from glkm_prior.estimation import estimate_kernel_l0
-    from glkm_prior.prior import to_luma
-
-    kernel = estimate_kernel_l0(to_luma(blurry[:1].float()), int(kernel_size))["kernel"]
-    return prior.invert(kernel, steps=ESTIMATE_INVERT_STEPS, seed=0 if seed is None else int(seed))
-
-
 #: The kernel-branch options a method passes on to its branch, as ``(name, type, default)`` rows of
 #: its options dataclass (:func:`glkm_prior.options.options_dataclass`): ``init`` (the GLKM start,
 #: :func:`make_glkm_branch`) and ``init_latent`` (a given w); other branches ignore them.
-BRANCH_OPTIONS = (("init", str, "initializer"), ("init_latent", Any, None))
+BRANCH_OPTIONS = (("init", str, "estimate"), ("init_latent", Any, None))
 
 
-def make_glkm_branch(blurry, kernel_size, *, prior=None, weights=None, init="initializer", seed=None,
+def make_glkm_branch(blurry, kernel_size, *, prior=None, weights=None, init="estimate", seed=None,
                      init_latent=None, **_):
-    """Factory: ``init`` is 'initializer' (E(y), the GLKM paper's start), 'estimate' (the
-    classical kernel estimate projected onto the prior: :func:`estimated_latent`) or 'random'
-    (z ~ N(0, I)); an explicit ``init_latent`` w (e.g. ``prior.invert(kernel)``) overrides them."""
+    """Factory: ``init`` is 'estimate' (default: the classical kernel estimate projected onto the
+    prior, :meth:`KernelPrior.estimated_latent`), 'initializer' (E(y), the GLKM paper's start) or
+    'random' (z ~ N(0, I)); an explicit ``init_latent`` w (e.g. ``prior.invert(kernel)``) overrides them."""
     check_blurry(blurry)
     if prior is None:
         prior = KernelPrior.from_pretrained(weights, kernel_size=kernel_size)
@@ -78,18 +64,17 @@ def make_glkm_branch(blurry, kernel_size, *, prior=None, weights=None, init="ini
         if tuple(init_latent.shape) != expected:
             raise InvalidInputError(f"init_latent must have shape {expected}, got {tuple(init_latent.shape)}")
         w = init_latent.detach().to(prior._device(), torch.float32)
-    elif init == "initializer":
-        w = prior.initial_latent(blurry[:1])
-    elif init == "estimate":
-        w = estimated_latent(prior, blurry, kernel_size, seed)
+    elif init in ("estimate", "initializer"):
+        w = prior.initial_latent(blurry[:1], init=init, kernel_size=kernel_size, seed=0 if seed is None else int(seed))
     elif init == "random":
         w = prior.random_latent(1, seed=seed)
     else:
-        raise InvalidInputError(f"init must be 'initializer', 'estimate' or 'random', got {init!r}")
+        raise InvalidInputError(f"init must be 'estimate', 'initializer' or 'random', got {init!r}")
     return GLKMKernelBranch(prior, w, kernel_size)
 
 
 @hookimpl
 def glkm_kernel_branches(register):
-    register("glkm", make_glkm_branch, "GLKM: latent w of the frozen kernel generator, initialised by E(y)",
+    register("glkm", make_glkm_branch, "GLKM: latent w of the frozen kernel generator, started from the classical estimate projected "
+             "onto it (init=estimate) or E(y) (init=initializer)",
              branch_class=GLKMKernelBranch)

@@ -102,8 +102,8 @@ IdentityOptions = options_dataclass("IdentityOptions", module=__name__)
 
 @hookimpl
 def glkm_methods(register):
-    register("initializer", run_initializer, "kernel from the branch's initial state (GLKM: G(E(y))) + hyper-Laplacian "
-             "deconvolution", options=InitializerOptions)
+    register("initializer", run_initializer, "kernel from the branch's initial state (GLKM: its default start init=estimate; "
+             "init=initializer for G(E(y))) + hyper-Laplacian deconvolution", options=InitializerOptions)
     register("identity", run_identity, "no deblurring: the blurry input (baseline)", options=IdentityOptions)
     register("true-kernel", run_true_kernel, "hyper-Laplacian deconvolution with the ground-truth kernel (upper bound)",
              needs_true_kernel=True, options=TrueKernelOptions)

@@ -69,12 +69,14 @@ class GLKMKernelNet(nn.Module):
     """``net_kernel = GLKMKernelNet(blurry_y, kernel_size, prior=None)``; see the module docstring.
 
     ``prior``: a :class:`KernelPrior` (default: the bundled trained one for ``kernel_size``);
-    ``init``: 'initializer' (w = G.head(E(y)), the GLKM default) or 'random' (with ``seed``).
+    ``init``: 'estimate' (default: the classical L0 kernel estimate projected onto G,
+    :meth:`KernelPrior.estimated_latent`), 'initializer' (w = G.head(E(y)), the GLKM paper's
+    start) or 'random' (with ``seed``).
     """
 
     default_lr = GLKMKernelBranch.default_lr
 
-    def __init__(self, blurry_y, kernel_size, prior: KernelPrior | None = None, init: str = "initializer",
+    def __init__(self, blurry_y, kernel_size, prior: KernelPrior | None = None, init: str = "estimate",
                  seed: int | None = None):
         super().__init__()
         K = _square_size(kernel_size)
@@ -82,12 +84,12 @@ class GLKMKernelNet(nn.Module):
         if prior is None:
             prior = KernelPrior.from_pretrained(kernel_size=K)
         device = next(prior.generator.parameters()).device
-        if init == "initializer":
-            w = prior.initial_latent(y.to(device))
+        if init in ("estimate", "initializer"):
+            w = prior.initial_latent(y.to(device), init=init, kernel_size=K, seed=0 if seed is None else int(seed))
         elif init == "random":
             w = prior.random_latent(1, seed=seed)
         else:
-            raise InvalidInputError(f"init must be 'initializer' or 'random', got {init!r}")
+            raise InvalidInputError(f"init must be 'estimate', 'initializer' or 'random', got {init!r}")
         # own copy of the generator only: small pickles, and .type()/.to() leave `prior` alone
         own = KernelPrior(copy.deepcopy(prior.generator), None, source=prior.source)
         self.branch = GLKMKernelBranch(own, w.detach(), K)

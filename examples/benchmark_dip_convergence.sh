@@ -10,6 +10,8 @@
 # call resumes (a pair killed mid-way continues from its checkpoint in ARM/checkpoints/, saved
 # every 100 iterations), so rerun the script (any number of sessions) until it prints the final
 # tables. The copy that finishes first waits for the other's last pairs before the final step.
+# The GLKM arms pin the paper's start G.head(E(y)) (branch_options init=initializer), the branch's
+# default when they ran; the default is now init=estimate (examples/benchmark_dip_estimate_start.sh).
 # Other studies with the same arms: ITERS, SEEDS, IMAGES (kernel numbers of im1_kernelN), OUT and
 # PREFIX (arm folders are OUT/PREFIX{glkm,native,glkm_lr5e-3}), e.g. the paper's 5000 iterations:
 #   ITERS=5000 SEEDS=0 IMAGES="2 7" PREFIX=levin2_ OUT=benchmarks/dip_5000 bash examples/benchmark_dip_convergence.sh
@@ -67,9 +69,9 @@ images=$IMAGES
 [ "${REVERSE:-0}" = 1 ] && images=$(echo $IMAGES | tr ' ' '\n' | tac | tr '\n' ' ')
 for seed in $SEEDS; do
   for n in $images; do
-    run "$GLKM" "$seed" "$n" --kernel-branch glkm
+    run "$GLKM" "$seed" "$n" --kernel-branch glkm --option 'branch_options={"init":"initializer"}'
     run "$NATIVE" "$seed" "$n" --kernel-branch native
-    run "$FAST" "$seed" "$n" --kernel-branch glkm --option lr_kernel=5e-3
+    run "$FAST" "$seed" "$n" --kernel-branch glkm --option lr_kernel=5e-3 --option 'branch_options={"init":"initializer"}'
     compare   # the paired tables over the pairs finished so far
   done
 done
@@ -78,8 +80,8 @@ wait_for_others
 all_seeds=$(echo $SEEDS | tr ' ' ',')
 all_images=$(for n in $IMAGES; do printf 'im1_kernel%s,' "$n"; done); all_images=${all_images%,}
 every=(--iters "$ITERS" --seeds "$all_seeds" --images "$all_images" --no-progress)
-glkm eval levin --method dip --kernel-branch glkm "${every[@]}" --out "$GLKM"
+glkm eval levin --method dip --kernel-branch glkm --option 'branch_options={"init":"initializer"}' "${every[@]}" --out "$GLKM"
 glkm eval levin --method dip --kernel-branch native "${every[@]}" --out "$NATIVE"
-glkm eval levin --method dip --kernel-branch glkm --option lr_kernel=5e-3 "${every[@]}" --out "$FAST"
+glkm eval levin --method dip --kernel-branch glkm --option lr_kernel=5e-3 --option 'branch_options={"init":"initializer"}' "${every[@]}" --out "$FAST"
 glkm eval plot "$GLKM" "$NATIVE" "$FAST" -o "$OUT/convergence.png"
 compare && cat "$OUT/comparison.md" "$OUT/comparison_lr5e-3.md" "$OUT/comparison_lr5e-3_vs_5e-4.md"

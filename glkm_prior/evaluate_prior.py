@@ -87,7 +87,7 @@ def _deconv_psnr(blurry: torch.Tensor, kernel: torch.Tensor, sharp: np.ndarray):
 
 def _initializer_row(prior: KernelPrior, blurry: torch.Tensor, sharp: np.ndarray, true_kernel: np.ndarray) -> dict:
     with torch.no_grad():
-        k_est = prior.kernel(prior.initial_latent(blurry))
+        k_est = prior.kernel(prior.initial_latent(blurry, init="initializer"))
     est_res, _ = _deconv_psnr(blurry, k_est, sharp)
     true_res, _ = _deconv_psnr(blurry, torch.from_numpy(true_kernel)[None, None], sharp)
     delta_res, _ = _deconv_psnr(blurry, delta_kernel(3), sharp)
@@ -189,7 +189,7 @@ def init_sensitivity(prior: KernelPrior, levin_root: str | Path, names=("im1_ker
         for init in ("initializer", "random"):
             errs = []
             for seed in seeds:
-                w0 = prior.initial_latent(blurry) if init == "initializer" else prior.random_latent(1, seed=seed)
+                w0 = prior.initial_latent(blurry, init="initializer") if init == "initializer" else prior.random_latent(1, seed=seed)
                 k = joint_latent_fit(prior, blurry, w0, K, iters=iters, seed=seed)
                 errs.append(metrics.kernel_error(k.numpy()[0, 0], true).rel_l2)
             row[init] = {"rel_l2_per_seed": [round(e, 4) for e in errs], "mean": round(statistics.fmean(errs), 4),

@@ -114,15 +114,18 @@ class DeepinvKernelGenerator:
             w = self.prior.latent(z.to(param.device))
         return self._filter(w)
 
-    def initial(self, y: torch.Tensor, **kwargs) -> dict:
-        """``{"filter": (B, 1, K, K)}``: the kernel of the initializer's latent
-        ``w0 = G.head(E(y))`` (:meth:`KernelPrior.initial_latent`) for blurry images ``y``
+    def initial(self, y: torch.Tensor, init: str = "initializer", **kwargs) -> dict:
+        """``{"filter": (B, 1, K, K)}``: the kernel of a starting latent for blurry images ``y``
         (B, 1|3, H, W) in [0, 1] (colour is reduced to luma), as deepinv true-convolution
-        filters. The same ``w0`` starts GLKM's own loops. Other keyword arguments are ignored."""
+        filters. ``init``: 'initializer' (``G.head(E(y))``, batched, ~1 s) or 'estimate' (the
+        start of GLKM's own loops, :meth:`KernelPrior.initial_latent`: the classical estimate on
+        the generator's canvas; one image, B = 1). Other keyword arguments are ignored."""
         check_image(y, "blurry image")
         if y.shape[1] not in (1, 3):
             raise InvalidInputError(f"blurry image must have 1 or 3 channels, got {y.shape[1]}")
-        return self._filter(self.prior.initial_latent(y))
+        if init == "estimate" and y.shape[0] != 1:
+            raise InvalidInputError(f"init='estimate' takes one image (B = 1), got a batch of {y.shape[0]}")
+        return self._filter(self.prior.initial_latent(y, init=init, kernel_size=self.kernel_size))
 
 
 def _check_seed(seed) -> int:

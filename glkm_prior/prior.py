@@ -10,7 +10,7 @@ The project ships a *bundle* of priors, one per canvas size, and
 Typical use inside a deblurring loop::
 
     prior = KernelPrior.from_pretrained(kernel_size=27)
-    w = prior.initial_latent(blurry_y)          # leaf tensor, requires_grad=True
+    w = prior.initial_latent(blurry_y, kernel_size=27)  # the l0 estimate on G; leaf, requires_grad=True
     opt = torch.optim.Adam([w, *image_params], lr=...)
     k = prior.kernel(w, size=27)                # (1, 1, 27, 27), >= 0, sums to 1
 """
@@ -29,6 +29,9 @@ from .colour import luma
 from .errors import InvalidInputError, KernelSizeError, WeightsError
 from .models import KernelGenerator, KernelInitializer
 from .physics import check_image, fit_kernel
+
+#: GAN-inversion steps of the ``init="estimate"`` start (:meth:`KernelPrior.estimated_latent`).
+ESTIMATE_INVERT_STEPS = 300
 
 MIN_KERNEL_SIZE, MAX_KERNEL_SIZE = 3, 101
 #: ``--kernel-size auto`` (glkm_prior/estimation/kernel_size.py) picks an odd size in this range.
@@ -161,11 +164,33 @@ class KernelPrior(nn.Module):
         with torch.no_grad():
             return self.initializer(y)
 
-    def initial_latent(self, blurry: torch.Tensor) -> torch.Tensor:
-        """w0 = G.head(E(y)) as a fresh leaf tensor with ``requires_grad=True``."""
+    def initial_latent(self, blurry: torch.Tensor, init: str = "estimate", kernel_size: int | None = None,
+                       seed: int = 0) -> torch.Tensor:
+        """A solver's starting latent w0 for ``blurry`` (1, 1|3, H, W) in [0, 1], as a fresh leaf
+        tensor with ``requires_grad=True``:
+
+        * ``"estimate"`` (default): :meth:`estimated_latent`, the classical L0 kernel estimate
+          projected onto G (Levin: median error ratio 1.67 against 45.3 for E(y); about 4 s);
+        * ``"initializer"``: ``G.head(E(y))``, the GLKM paper's start (about 1 s).
+
+        ``kernel_size``: the blur's size for the estimate (default: the prior's canvas)."""
+        if init == "estimate":
+            return self.estimated_latent(blurry, kernel_size or self.size, seed=seed)
+        if init != "initializer":
+            raise InvalidInputError(f"init must be 'estimate' or 'initializer', got {init!r}")
         with torch.no_grad():
             w = self.latent(self.predict_z(blurry))
         return w.detach().clone().requires_grad_(True)
+
+    def estimated_latent(self, blurry: torch.Tensor, kernel_size: int, seed: int = 0,
+                         steps: int = ESTIMATE_INVERT_STEPS) -> torch.Tensor:
+        """The latent of the classical L0 kernel estimate of ``blurry``'s luma
+        (:func:`glkm_prior.estimation.estimate_kernel_l0`, no learned prior) by GAN inversion
+        (:meth:`invert`, ``steps`` steps, ``seed``); a fresh leaf (requires_grad=True)."""
+        from .estimation.pyramid import estimate_kernel_l0
+
+        kernel = estimate_kernel_l0(to_luma(blurry[:1].float()), int(kernel_size))["kernel"]
+        return self.invert(kernel, steps=steps, seed=int(seed))
 
     def random_latent(self, batch: int = 1, seed: int | None = None) -> torch.Tensor:
         """w = G.head(z), z ~ N(0, I), as a fresh leaf tensor (``seed`` for reproducibility)."""

@@ -45,3 +45,32 @@ def test_estimate_start_is_closer_to_the_truth_than_the_initializer(blurred):
 def test_unknown_init_is_a_clear_error(blurred, tiny_prior):
     with pytest.raises(InvalidInputError, match="init must be"):
         make_glkm_branch(blurred[0], 15, prior=tiny_prior, init="nope")
+
+
+def test_the_default_start_is_the_estimate_and_the_papers_start_stays_available(blurred):
+    """Issue 25: the branch's and ``KernelPrior.initial_latent``'s default is the estimate; the
+    paper's G.head(E(y)) is ``init="initializer"``."""
+    y, _ = blurred
+    prior = KernelPrior.from_pretrained(kernel_size=15)
+    default = make_glkm_branch(y, 15, prior=prior, seed=0).w
+    estimate = make_glkm_branch(y, 15, prior=prior, init="estimate", seed=0).w
+    assert torch.equal(default, estimate)
+    assert torch.equal(prior.initial_latent(y, kernel_size=15), estimate)
+    paper = prior.initial_latent(y, init="initializer")
+    with torch.no_grad():
+        assert torch.equal(paper, prior.latent(prior.predict_z(y)))
+    assert torch.equal(make_glkm_branch(y, 15, prior=prior, init="initializer").w, paper)
+    with pytest.raises(InvalidInputError, match="init must be"):
+        prior.initial_latent(y, init="random")
+
+
+def test_fast_and_the_size_probe_keep_the_papers_start(blurred):
+    """``fast`` (and ``--kernel-size auto``, which runs its estimator) start from G.head(E(y)), as
+    their figures were measured; ``init=estimate`` is still an option of ``fast``."""
+    from glkm_adapters.fast import FastOptions, run_fast
+
+    assert FastOptions().init == "initializer"
+    y, _ = blurred
+    prior = KernelPrior.from_pretrained(kernel_size=15)
+    start = run_fast(y, kernel_size=15, prior=prior, iters=0, deconvolve=False)["branch"].w
+    assert torch.equal(start, prior.initial_latent(y, init="initializer"))

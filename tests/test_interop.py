@@ -84,7 +84,7 @@ def test_initial_is_the_flipped_kernel_of_the_initial_latent():
     y = torch.rand(2, 3, 64, 72, generator=torch.Generator().manual_seed(1))
     gen = DeepinvKernelGenerator(prior, kernel_size=27)
     f = gen.initial(y)["filter"]
-    k = prior.kernel(prior.initial_latent(y), size=27).detach()
+    k = prior.kernel(prior.initial_latent(y, init="initializer"), size=27).detach()
     assert f.shape == (2, 1, 27, 27) and f.min() >= 0
     torch.testing.assert_close(f.sum(dim=(1, 2, 3)), torch.ones(2), atol=1e-5, rtol=0)
     assert torch.equal(f, torch.flip(k, dims=(-2, -1)))
@@ -114,3 +114,15 @@ def test_bad_inputs_raise(tiny_prior):
             gen.initial(y)
     with pytest.raises(InvalidInputError):
         from_deepinv_filter(torch.ones(5, 5))
+
+
+def test_initial_can_start_from_the_estimate_for_one_image():
+    """``init='estimate'`` gives the flipped kernel of GLKM's own default start (one image only)."""
+    prior = KernelPrior.from_pretrained(kernel_size=31)
+    y = torch.rand(1, 1, 80, 80, generator=torch.Generator().manual_seed(2))
+    gen = DeepinvKernelGenerator(prior, kernel_size=15)
+    f = gen.initial(y, init="estimate")["filter"]
+    k = prior.kernel(prior.initial_latent(y, init="estimate", kernel_size=15), size=15).detach()
+    assert torch.equal(f, torch.flip(k, dims=(-2, -1)))
+    with pytest.raises(InvalidInputError, match="one image"):
+        gen.initial(torch.rand(2, 1, 80, 80), init="estimate")

@@ -58,7 +58,7 @@ def test_initializer_any_size(hw):
 
 def test_initial_latent_is_a_fresh_leaf(tiny_prior):
     y = torch.rand(1, 3, 80, 90)
-    w = tiny_prior.initial_latent(y)
+    w = tiny_prior.initial_latent(y, init="initializer")
     assert w.is_leaf and w.requires_grad and w.grad is None
     k = tiny_prior.kernel(w, 21)
     k.sum().backward()
@@ -69,7 +69,9 @@ def test_initial_latent_is_a_fresh_leaf(tiny_prior):
     assert not tiny_prior.generator.training
     # colour input is reduced to luma: same latent as the explicit luma image
     luma = (y * torch.tensor([0.299, 0.587, 0.114]).reshape(1, 3, 1, 1)).sum(1, keepdim=True)
-    assert torch.allclose(tiny_prior.initial_latent(luma), w, atol=1e-5)
+    assert torch.allclose(tiny_prior.initial_latent(luma, init="initializer"), w, atol=1e-5)
+    estimate = tiny_prior.initial_latent(y, kernel_size=21)  # the default start: a fresh leaf too
+    assert estimate.is_leaf and estimate.requires_grad and estimate.grad is None
 
 
 def test_random_latent_is_seeded(tiny_prior):
@@ -96,7 +98,8 @@ def test_save_load_round_trip_is_bit_exact(tmp_path, tiny_prior):
     for (ka, va), (kb, vb) in zip(tiny_prior.state_dict().items(), loaded.state_dict().items()):
         assert ka == kb and torch.equal(va, vb)
     y = torch.rand(1, 1, 64, 64)
-    assert torch.equal(tiny_prior.kernel(tiny_prior.initial_latent(y)), loaded.kernel(loaded.initial_latent(y)))
+    assert torch.equal(tiny_prior.kernel(tiny_prior.initial_latent(y, init="initializer")),
+                       loaded.kernel(loaded.initial_latent(y, init="initializer")))
 
 
 def test_float16_storage_round_trip(tmp_path, tiny_prior):

@@ -39,7 +39,8 @@ def estimate_kernel_size(blurry: torch.Tensor, *, kernel_branch="glkm", prior=No
     y_probe = resize_image(y, scale)
     if prior is None and branch_uses_prior(kernel_branch, pm):
         prior = KernelPrior.from_pretrained(kernel_size=SIZE_PROBE)
-    branch = make_kernel_branch(kernel_branch, y_probe, SIZE_PROBE, pm=pm, seed=seed, prior=prior)
+    branch_start = {"init": "initializer"} if prior is not None else {}  # fast's start (G.head(E(y))), as calibrated
+    branch = make_kernel_branch(kernel_branch, y_probe, SIZE_PROBE, pm=pm, seed=seed, prior=prior, **branch_start)
     lr = branch.lr_in(LOOP)
     kernel, _, _ = estimate_kernels([y_probe], SIZE_PROBE, branch, SIZE_PROBE, dict(DEFAULTS), lr=lr,
                                     progress=progress, desc="kernel-size estimate")
