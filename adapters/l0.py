@@ -104,7 +104,10 @@ def _refined_kernel(y, K, refine, prior, *, iters, progress, seed, options):
     estimate = estimate_kernel_l0(y, K, iters=iters, progress=progress, level_hook=hook, **options)
     kernel, info = estimate["kernel"], estimate["info"]
     if refine["refine"] in ("project", "glkm"):
-        result = glkm_refine(estimate["estimation_image"], estimate["canvas_kernel"], prior, lam=info["final_lam"],
+        start = estimate["canvas_kernel"]
+        if start.shape[-1] > prior.size:  # a large kernel's canvas (1.5 K): its centre, the prior's canvas
+            start = fit_kernel(trim_kernel(start, K), prior.size)
+        result = glkm_refine(estimate["estimation_image"], start, prior, lam=info["final_lam"],
                              threshold=info["final_threshold"], invert_steps=refine["invert_steps"],
                              steps=refine["refine_steps"] if refine["refine"] == "glkm" else 0,
                              alternations=refine["refine_alternations"], lr=refine["refine_lr"], seed=seed)

@@ -294,6 +294,28 @@ def test_l0_method_refine_options_run_with_a_prior(tiny_prior):
         l0.run_l0(blurry, kernel_size=9, prior=tiny_prior, refine="bogus")
 
 
+def test_l0_refine_projects_a_canvas_larger_than_the_prior(tiny_prior):
+    """A large kernel's estimation canvas (1.5 K) can exceed the prior's canvas: the projection
+    then takes the kernel's central prior-canvas window (before this, 51-75 px kernels raised)."""
+    from glkm_adapters import l0
+    from glkm_prior.estimation import estimate_kernel_l0, final_cut
+    from glkm_prior.estimation.pyramid import trim_kernel
+    from glkm_prior.physics import fit_kernel
+
+    blurry = F.conv2d(_scene(0, 96), _motion_kernel())
+    K, canvas = 9, 41  # canvas 41 > the tiny prior's 31
+    result = l0.run_l0(blurry, kernel_size=K, prior=tiny_prior, iters=1, canvas=canvas, refine="project",
+                       invert_steps=3, deconvolve=False)
+    # independently: the classical estimate's canvas kernel, cut to the prior's canvas, inverted, cut
+    estimate = estimate_kernel_l0(blurry, K, iters=1, canvas=canvas)
+    assert estimate["canvas_kernel"].shape[-1] > tiny_prior.size
+    start = fit_kernel(trim_kernel(estimate["canvas_kernel"], K), tiny_prior.size)
+    w = tiny_prior.invert(start, steps=3, seed=0)
+    with torch.no_grad():
+        expected = trim_kernel(final_cut(tiny_prior.kernel(w, tiny_prior.size), 20.0), K)
+    torch.testing.assert_close(result["kernel"], expected, atol=1e-6, rtol=0)
+
+
 def test_canvas_scale_gives_large_kernels_room():
     from glkm_prior.estimation.pyramid import canvas_size
 
