@@ -123,8 +123,6 @@ class DeepinvKernelGenerator:
         check_image(y, "blurry image")
         if y.shape[1] not in (1, 3):
             raise InvalidInputError(f"blurry image must have 1 or 3 channels, got {y.shape[1]}")
-        if init == "estimate" and y.shape[0] != 1:
-            raise InvalidInputError(f"init='estimate' takes one image (B = 1), got a batch of {y.shape[0]}")
         return self._filter(self.prior.initial_latent(y, init=init, kernel_size=self.kernel_size))
 
 

@@ -186,10 +186,13 @@ class KernelPrior(nn.Module):
                          steps: int = ESTIMATE_INVERT_STEPS) -> torch.Tensor:
         """The latent of the classical L0 kernel estimate of ``blurry``'s luma
         (:func:`glkm_prior.estimation.estimate_kernel_l0`, no learned prior) by GAN inversion
-        (:meth:`invert`, ``steps`` steps, ``seed``); a fresh leaf (requires_grad=True)."""
+        (:meth:`invert`, ``steps`` steps, ``seed``) for one image (1, 1|3, H, W); a fresh leaf
+        (requires_grad=True)."""
         from .estimation.pyramid import estimate_kernel_l0
 
-        kernel = estimate_kernel_l0(to_luma(blurry[:1].float()), int(kernel_size))["kernel"]
+        if blurry.dim() != 4 or blurry.shape[0] != 1:
+            raise InvalidInputError(f"init='estimate' takes one image (1, C, H, W), got shape {tuple(blurry.shape)}")
+        kernel = estimate_kernel_l0(to_luma(blurry.float()), int(kernel_size))["kernel"]
         return self.invert(kernel, steps=steps, seed=int(seed))
 
     def random_latent(self, batch: int = 1, seed: int | None = None) -> torch.Tensor:

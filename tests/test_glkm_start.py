@@ -62,6 +62,8 @@ def test_the_default_start_is_the_estimate_and_the_papers_start_stays_available(
     assert torch.equal(make_glkm_branch(y, 15, prior=prior, init="initializer").w, paper)
     with pytest.raises(InvalidInputError, match="init must be"):
         prior.initial_latent(y, init="random")
+    with pytest.raises(InvalidInputError, match="one image"):
+        prior.initial_latent(y.repeat(2, 1, 1, 1), kernel_size=15)
 
 
 def test_fast_and_the_size_probe_keep_the_papers_start(blurred):
