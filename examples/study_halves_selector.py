@@ -58,8 +58,10 @@ def main(argv=None) -> None:
     parser.add_argument("-o", "--out", type=Path, default=None)
     args = parser.parse_args(argv)
     torch.manual_seed(0)
-    runs = {folder.name: load_run(folder) for folder in args.runs}
-    names = sorted(set.intersection(*(set(rows) for _, rows in runs.values())))
+    runs = {folder.name: (folder, *load_run(folder)) for folder in args.runs}
+    if len(runs) != len(args.runs):
+        raise SystemExit("give runs with distinct folder names (they label the table and the cache)")
+    names = sorted(set.intersection(*(set(rows) for _, _, rows in runs.values())))
     args.cache.mkdir(parents=True, exist_ok=True)
     lines = ["| image | " + " | ".join(f"{r} PSNR / score" for r in runs) + " | pick | picked PSNR | oracle |",
              "|---|" + "---:|" * (len(runs) + 3)]
@@ -68,7 +70,7 @@ def main(argv=None) -> None:
         y = to_luma(torch.from_numpy(np.ascontiguousarray(read_image(args.data / "blurred" / f"{name}.png")))
                     .permute(2, 0, 1)[None].float())
         scores, psnrs = {}, {}
-        for run, (options, rows) in runs.items():
+        for run, (folder, options, rows) in runs.items():
             row = rows[name]
             cached = args.cache / f"{name}__{run}.npz"
             if not cached.exists():
@@ -77,7 +79,7 @@ def main(argv=None) -> None:
                 np.savez(cached, left=left, right=right)
                 print(f"{name} {run}: halves in {time.perf_counter() - start:.1f} s", flush=True)
             halves = np.load(cached)
-            full = np.load(Path(args.runs[list(runs).index(run)], row["kernel"])).squeeze().astype(np.float64)
+            full = np.load(folder / row["kernel"]).squeeze().astype(np.float64)
             scores[run] = statistics.mean(kernel_error(full, halves[side]).rel_l2 for side in ("left", "right"))
             psnrs[run] = float(row["psnr"])
         pick = min(scores, key=scores.get)
