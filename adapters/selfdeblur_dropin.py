@@ -21,8 +21,9 @@ With GLKM (three changed lines; everything else of the script stays)::
 ``parameters()`` yields only ``w``; ``.type(dtype)``, ``.to()``, ``.cuda()``, ``.double()`` move
 the frozen generator along without exposing its parameters; the module pickles (upstream
 ``torch.save``s whole modules). It carries its own copy of the generator only (the
-initializer is used once, in the constructor), so pickles stay small and moving it never
-touches the prior it was built from.
+start is computed once, in the constructor: by default the classical L0 estimate of ``y``'s kernel
+projected onto G, ``init="initializer"`` for the paper's ``G.head(E(y))``), so pickles stay small
+and moving it never touches the prior it was built from.
 """
 
 from __future__ import annotations
