@@ -48,7 +48,7 @@ FAST_INIT = "initializer"
 FastOptions = options_dataclass(
     "FastOptions", DEFAULTS, exclude=("iters",), check=check_fast_options, module=__name__,
     extra=(("kernel_lr", float | None, None), ("nonblind", dict | None, None), ("deconvolve", bool, True),
-           ("init", str, FAST_INIT), *BRANCH_OPTIONS[1:]))
+           *((name, kind, FAST_INIT if name == "init" else default) for name, kind, default in BRANCH_OPTIONS)))
 
 
 def run_fast(blurry, *, kernel_size, kernel_branch="glkm", seed=0, iters=None, progress=False, context=None,
