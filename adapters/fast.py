@@ -18,8 +18,8 @@ import torch
 from glkm_prior.branch import check_blurry
 from glkm_prior.context import as_context
 from glkm_prior.errors import InvalidInputError
-from glkm_prior.estimation.branch_pyramid import (DEFAULTS, LOOP, branch_levels, branch_prior, estimate_kernels,
-                                                  resolve_options)
+from glkm_prior.estimation.branch_pyramid import (BRANCH_INIT, DEFAULTS, LOOP, branch_levels, branch_prior,
+                                                  estimate_kernels, resolve_options)
 from glkm_prior.estimation.kernel_size import SIZE_MARGIN, SIZE_PROBE, SIZE_RANGE, estimate_kernel_size
 from glkm_prior.kernel_estimation import clean_kernel, informative_crop, resize_image, resize_kernel
 from glkm_prior.options import options_dataclass, positive
@@ -38,17 +38,12 @@ def check_fast_options(self) -> None:
     positive(self, "kernel_lr")
 
 
-#: The GLKM start of ``fast``'s branch: the paper's ``G.head(E(y))`` (its own coarse-to-fine estimation
-#: is the refinement, and its figures were measured from this start), not the branch's default
-#: ``estimate`` (which would run a second, classical estimation first).
-FAST_INIT = "initializer"
-
 #: ``fast``'s options (``glkm_prior.options``): :data:`DEFAULTS` (less ``iters``, the host's own)
 #: and the keywords of :func:`run_fast`; the defaults are DEFAULTS'.
 FastOptions = options_dataclass(
     "FastOptions", DEFAULTS, exclude=("iters",), check=check_fast_options, module=__name__,
     extra=(("kernel_lr", float | None, None), ("nonblind", dict | None, None), ("deconvolve", bool, True),
-           *((name, kind, FAST_INIT if name == "init" else default) for name, kind, default in BRANCH_OPTIONS)))
+           *((name, kind, BRANCH_INIT if name == "init" else default) for name, kind, default in BRANCH_OPTIONS)))
 
 
 def run_fast(blurry, *, kernel_size, kernel_branch="glkm", seed=0, iters=None, progress=False, context=None,
@@ -81,7 +76,7 @@ def run_fast(blurry, *, kernel_size, kernel_branch="glkm", seed=0, iters=None, p
     K_b = K if capacity is None else min(K, capacity)
     y_branch = resize_image(y, K_b / K)
     if uses_prior:
-        branch_opts.setdefault("init", FAST_INIT)
+        branch_opts.setdefault("init", BRANCH_INIT)
     branch = make_kernel_branch(kernel_branch, y_branch, K_b, pm=pm, seed=seed, prior=prior, **branch_opts)
     lr = kernel_lr if kernel_lr is not None else branch.lr_in(LOOP)
     t_init = time.perf_counter() - start

@@ -95,15 +95,16 @@ class PairRunner:
     def _call(self, registration, blurry, *, kernel_size, seed, true_kernel=None, prior=None, callback=None,
               checkpoint=None, options=None):
         fn, spec = registration.factory, registration.spec
-        wanted = {"kernel_size": kernel_size, "kernel_branch": self.cfg.kernel_branch, "seed": seed,
-                  "context": self.context}
+        wanted = {"kernel_size": kernel_size, "kernel_branch": self.cfg.kernel_branch, "seed": seed}
         if self.cfg.iters is not None:
             wanted["iters"] = self.cfg.iters
         if prior is not None:
             wanted["prior"] = prior
         if callback is not None:
             wanted["callback"] = callback
-        kwargs = {k: v for k, v in wanted.items() if accepts_keyword(fn, k, explicit_only=k == "context")}
+        kwargs = {k: v for k, v in wanted.items() if accepts_keyword(fn, k)}
+        if plugins.takes_context(registration):
+            kwargs["context"] = self.context
         # what the method declared (plugins.MethodSpec), never guessed from its signature
         if spec.progress:
             kwargs["progress"] = False

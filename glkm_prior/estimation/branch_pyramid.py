@@ -43,6 +43,10 @@ DEFAULTS = {
                             # 29.15 dB, Lai-sized 26.16 -> 26.39 dB; on 10 lai_real photos whose kernel
                             # collapsed or rang: NIQE worse on 8, PIQE on 10 (larger, broken-up kernels)
 }
+#: The GLKM start (``init``) of this estimator's branch: the paper's ``G.head(E(y))``, from which
+#: ``fast``'s and ``--kernel-size auto``'s figures were measured (its coarse-to-fine estimation is the
+#: refinement), not the branch's default ``estimate`` (a second, classical estimation first).
+BRANCH_INIT = "initializer"
 LOOP = "fast"  # the name under which kernel branches give this loop's Adam rate (KernelBranch.loop_lr)
 #: Why ``branch_canvas`` is 31: the GLKM branch of the fast method uses the bundle's 31-px prior for every
 #: kernel size (option ``branch_canvas``; larger kernels on the image scaled by 31 / K, refined in

@@ -12,7 +12,7 @@ from ..kernel_estimation import informative_crop, odd, resize_image
 from ..physics import kernel_extent
 from ..plugins import branch_uses_prior, make_kernel_branch
 from ..prior import AUTO_KERNEL_MARGIN, AUTO_KERNEL_RANGE, KernelPrior, auto_kernel_side, to_luma
-from .branch_pyramid import DEFAULTS, LOOP, estimate_kernels
+from .branch_pyramid import BRANCH_INIT, DEFAULTS, LOOP, estimate_kernels
 
 #: Kernel-size estimation (``--kernel-size auto``): a coarse run at ``SIZE_PROBE`` px for the
 #: largest size, the result's extent (97 % of the mass) times ``SIZE_MARGIN`` plus 2 px.
@@ -39,7 +39,7 @@ def estimate_kernel_size(blurry: torch.Tensor, *, kernel_branch="glkm", prior=No
     y_probe = resize_image(y, scale)
     if prior is None and branch_uses_prior(kernel_branch, pm):
         prior = KernelPrior.from_pretrained(kernel_size=SIZE_PROBE)
-    branch_start = {"init": "initializer"} if prior is not None else {}  # fast's start (G.head(E(y))), as calibrated
+    branch_start = {"init": BRANCH_INIT} if prior is not None else {}  # fast's start, as calibrated
     branch = make_kernel_branch(kernel_branch, y_probe, SIZE_PROBE, pm=pm, seed=seed, prior=prior, **branch_start)
     lr = branch.lr_in(LOOP)
     kernel, _, _ = estimate_kernels([y_probe], SIZE_PROBE, branch, SIZE_PROBE, dict(DEFAULTS), lr=lr,
